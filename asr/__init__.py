@@ -1,0 +1,27 @@
+"""asr: deep bidirectional LSTM-CTC speech recognition.
+
+Public API::
+
+    import asr
+    model = asr.load_model("digits")          # a name in the model store, or a directory
+    result = model.transcribe("audio.wav")
+    print(result.text)
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "load_model", "transcribe"]
+
+
+def load_model(name_or_path: str | None = None, device: str = "auto"):
+    """Load a trained model directory (see :mod:`asr.inference`)."""
+    from asr.inference import load_model as _load_model
+
+    return _load_model(name_or_path, device=device)
+
+
+def transcribe(audio, model: str | None = None, device: str = "auto", sample_rate: int | None = None):
+    """Transcribe a file path or a 1-D array with the given (or default) model."""
+    return load_model(model, device=device).transcribe(audio, sample_rate=sample_rate)

@@ -1,0 +1,208 @@
+"""Typed experiment configuration: dataclasses <-> YAML, with command-line overrides.
+
+A configuration is built from one or more YAML files merged in order (later files win), then
+``section.key=value`` overrides (values parsed as YAML). Unknown sections or keys are errors that
+name the file, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from asr.errors import ConfigError
+
+
+@dataclass
+class FeatureConfig:
+    """Log-mel front end. Frames are ``frame_length_ms`` long every ``frame_shift_ms``."""
+
+    sample_rate: int = 16000
+    n_mels: int = 80
+    frame_length_ms: float = 25.0
+    frame_shift_ms: float = 10.0
+    n_fft: int | None = None  # default: the window length rounded up to a power of two
+    f_min: float = 0.0
+    f_max: float | None = None  # default: sample_rate / 2
+    mel_scale: Literal["htk", "slaney"] = "slaney"
+    mel_norm: Literal["slaney"] | None = "slaney"
+    log_floor: float = 1e-10
+    cmvn: Literal["global", "utterance", "none"] = "global"
+
+
+@dataclass
+class ModelConfig:
+    """Deep (bidirectional) LSTM acoustic model with a linear CTC output layer."""
+
+    num_layers: int = 3
+    hidden_size: int = 250
+    bidirectional: bool = True
+    dropout: float = 0.0  # between LSTM layers
+    frame_stack: int = 1  # stack k frames and keep every k-th: k-fold subsampling
+    init: Literal["pytorch", "uniform"] = "pytorch"
+    init_scale: float = 0.1  # half-width of the uniform init (Graves et al. 2013: 0.1)
+
+
+@dataclass
+class TokenizerConfig:
+    """Output units. ``char``: one token per character, ``<space>`` between words."""
+
+    type: Literal["char"] = "char"
+
+
+@dataclass
+class TrainConfig:
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9  # SGD only
+    weight_decay: float = 0.0
+    epochs: int = 20
+    max_frames_per_batch: int = 20000  # padded input frames per batch
+    max_utts_per_batch: int = 64
+    clip_grad_norm: float = 5.0
+    lr_decay_factor: float = 0.5  # multiply lr by this when dev loss stops improving
+    lr_decay_patience: int = 1
+    early_stop_patience: int = 5  # epochs without dev improvement before stopping (0: never)
+    keep_last: int = 3  # epoch checkpoints kept besides best.pt
+    seed: int = 0
+    device: str = "auto"
+    num_threads: int = 0  # torch intra-op threads on CPU; 0: all cores
+    max_duration_s: float = 60.0  # longer training utterances are skipped (counted)
+
+
+@dataclass
+class ExperimentConfig:
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _check_type(value: Any, annotation: Any, where: str) -> Any:
+    """Validate (and gently coerce int -> float) one value against a field annotation."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for option in typing.get_args(annotation):
+            try:
+                return _check_type(value, option, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(f"{where}: {value!r} is not a valid value ({annotation})")
+    if annotation is type(None):
+        if value is None:
+            return None
+        raise ConfigError(f"{where}: expected null, got {value!r}")
+    if origin is Literal:
+        if value in typing.get_args(annotation):
+            return value
+        raise ConfigError(f"{where}: {value!r} is not one of {list(typing.get_args(annotation))}")
+    if annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    raise ConfigError(f"{where}: unsupported type {annotation}")
+
+
+def _section_types(section_cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(section_cls)
+
+
+def _apply(config: ExperimentConfig, data: dict[str, Any], source: str) -> None:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of sections, got {type(data).__name__}")
+    sections = {f.name: f for f in dataclasses.fields(config)}
+    for section_name, values in data.items():
+        if section_name not in sections:
+            raise ConfigError(
+                f"{source}: unknown section '{section_name}' (expected one of {sorted(sections)})"
+            )
+        section = getattr(config, section_name)
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: section '{section_name}' must be a mapping")
+        hints = _section_types(type(section))
+        for key, value in values.items():
+            if key not in hints:
+                raise ConfigError(
+                    f"{source}: unknown key '{section_name}.{key}' "
+                    f"(expected one of {sorted(hints)})"
+                )
+            checked = _check_type(value, hints[key], f"{source}: {section_name}.{key}")
+            setattr(section, key, checked)
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}".replace("\n", " ")) from None
+    return data or {}
+
+
+def parse_override(override: str) -> dict[str, Any]:
+    """``model.hidden_size=128`` -> ``{"model": {"hidden_size": 128}}`` (value parsed as YAML)."""
+    key, sep, raw = override.partition("=")
+    parts = key.strip().split(".")
+    if not sep or len(parts) != 2 or not all(parts):
+        raise ConfigError(f"override '{override}': expected section.key=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return {parts[0]: {parts[1]: value}}
+
+
+def load_config(
+    paths: list[str | Path] | None = None, overrides: list[str] | None = None
+) -> ExperimentConfig:
+    """Defaults, then each YAML file in order, then each ``section.key=value`` override."""
+    config = ExperimentConfig()
+    for path in paths or []:
+        _apply(config, load_yaml(path), str(path))
+    for override in overrides or []:
+        _apply(config, parse_override(override), f"override '{override}'")
+    return config
+
+
+def config_from_dict(data: dict[str, Any], source: str) -> ExperimentConfig:
+    config = ExperimentConfig()
+    _apply(config, data, source)
+    return config
+
+
+def save_config(config: ExperimentConfig, path: str | Path, extra: dict[str, Any] | None = None) -> None:
+    from asr.utils import atomic_write_text
+
+    data = dict(extra or {})
+    data.update(config.to_dict())
+    atomic_write_text(path, yaml.safe_dump(data, sort_keys=False))

@@ -1,0 +1,112 @@
+"""Utterances from a data directory turned into feature/label tensors, with a counted report of
+everything skipped and why."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+import torch
+
+from asr.audio import load_audio
+from asr.data.kaldi import DataDir
+from asr.errors import AudioError
+from asr.features import LogMel
+from asr.text import CharTokenizer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Example:
+    utt_id: str
+    feats: torch.Tensor  # (time, n_mels) float32
+    tokens: torch.Tensor  # (label_len,) int64
+    text: str
+    speaker: str
+    duration: float  # seconds
+
+
+@dataclass
+class SkipReport:
+    """Counts of skipped utterances by reason, with the first few ids of each."""
+
+    counts: Counter = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, reason: str, utt_id: str) -> None:
+        self.counts[reason] += 1
+        self.examples.setdefault(reason, [])
+        if len(self.examples[reason]) < 5:
+            self.examples[reason].append(utt_id)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def log(self, name: str) -> None:
+        for reason, count in sorted(self.counts.items()):
+            ids = ", ".join(self.examples[reason])
+            log.warning("%s: skipped %d utterance(s): %s (e.g. %s)", name, count, reason, ids)
+
+
+def ctc_min_frames(tokens: list[int]) -> int:
+    """Frames CTC needs for a label sequence: one per label, plus a blank between repeats."""
+    repeats = sum(1 for a, b in zip(tokens, tokens[1:]) if a == b)
+    return len(tokens) + repeats
+
+
+@torch.no_grad()
+def load_examples(
+    data: DataDir,
+    frontend: LogMel,
+    tokenizer: CharTokenizer,
+    subsampling: int = 1,
+    max_duration_s: float | None = None,
+    require_text: bool = True,
+    progress: bool = False,
+) -> tuple[list[Example], SkipReport]:
+    """Decode and featurise every utterance of ``data``.
+
+    Skipped (counted, never silent): unreadable audio, empty transcripts (when ``require_text``),
+    utterances longer than ``max_duration_s``, and utterances whose (subsampled) frame count is
+    below what CTC needs for their labels.
+    """
+    from tqdm import tqdm
+
+    sample_rate = frontend.config.sample_rate
+    examples: list[Example] = []
+    report = SkipReport()
+    for utt in tqdm(data.utterances, desc=f"features {data.path.name}", disable=not progress):
+        if require_text and not utt.text.strip():
+            report.add("empty transcript", utt.utt_id)
+            continue
+        try:
+            samples, _ = load_audio(utt.wav, sample_rate)
+        except AudioError as exc:
+            log.warning("utterance %s: %s", utt.utt_id, exc)
+            report.add("unreadable audio", utt.utt_id)
+            continue
+        duration = len(samples) / sample_rate
+        if max_duration_s is not None and duration > max_duration_s:
+            report.add(f"longer than {max_duration_s:g} s", utt.utt_id)
+            continue
+        feats, _ = frontend(torch.from_numpy(samples))
+        feats = feats[0]
+        tokens = tokenizer.encode(utt.text)
+        out_frames = -(-feats.shape[0] // subsampling)
+        if require_text and out_frames < ctc_min_frames(tokens):
+            report.add("too short for its transcript", utt.utt_id)
+            continue
+        examples.append(
+            Example(
+                utt.utt_id,
+                feats,
+                torch.tensor(tokens, dtype=torch.long),
+                utt.text,
+                utt.speaker,
+                duration,
+            )
+        )
+    return examples, report
