@@ -1,0 +1,98 @@
+"""A trained model as one self-describing directory.
+
+    model.pt      weights (state dict, loaded with ``torch.load(weights_only=True)``), including
+                  the global CMVN statistics as buffers
+    config.yaml   the resolved experiment config, plus an ``asr`` block: format version,
+                  toolkit version, number of tokens
+    tokens.txt    the output units, ``<symbol> <id>``; 0 is the CTC blank
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import yaml
+
+from asr import __version__
+from asr.config import ExperimentConfig, config_from_dict, save_config
+from asr.errors import ConfigError, ModelError
+from asr.model import AcousticModel, build_model
+from asr.text import CharTokenizer
+from asr.utils import atomic_write
+
+FORMAT_VERSION = 1
+REQUIRED_FILES = ("model.pt", "config.yaml", "tokens.txt")
+
+
+@dataclass
+class LoadedModel:
+    path: Path
+    config: ExperimentConfig
+    tokenizer: CharTokenizer
+    model: AcousticModel
+
+
+def save_state_dict(state: dict, path: str | Path) -> None:
+    def write(handle: io.BufferedIOBase) -> None:
+        torch.save(state, handle)
+
+    atomic_write(path, write)
+
+
+def save_model_dir(
+    path: str | Path, model: AcousticModel, config: ExperimentConfig, tokenizer: CharTokenizer
+) -> Path:
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    save_state_dict(state, path / "model.pt")
+    tokenizer.save(path / "tokens.txt")
+    meta = {"asr": {"format_version": FORMAT_VERSION, "version": __version__, "num_tokens": len(tokenizer)}}
+    save_config(config, path / "config.yaml", extra=meta)
+    return path
+
+
+def is_model_dir(path: str | Path) -> bool:
+    path = Path(path)
+    return path.is_dir() and all((path / name).is_file() for name in REQUIRED_FILES)
+
+
+def load_model_dir(path: str | Path, device: torch.device | str = "cpu") -> LoadedModel:
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(f"{path}: model directory not found")
+    missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
+    if missing:
+        raise ModelError(
+            f"{path}: not a model directory (missing {', '.join(missing)}); "
+            "a model directory is what `asr train` exports"
+        )
+    try:
+        data = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, OSError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path / 'config.yaml'}: unreadable ({exc})".replace("\n", " ")) from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{path / 'config.yaml'}: expected a mapping")
+    meta = data.pop("asr", None) or {}
+    version = meta.get("format_version") if isinstance(meta, dict) else None
+    if version != FORMAT_VERSION:
+        raise ModelError(
+            f"{path}: model format version {version!r}, this asr {__version__} reads version "
+            f"{FORMAT_VERSION}; retrain or use a matching asr release"
+        )
+    try:
+        config = config_from_dict(data, str(path / "config.yaml"))
+    except ConfigError as exc:
+        raise ModelError(str(exc)) from None
+    tokenizer = CharTokenizer.load(path / "tokens.txt")
+    model = build_model(config.model, config.features, len(tokenizer))
+    try:
+        state = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except Exception as exc:  # noqa: BLE001 - any unpickling/shape failure means a bad file
+        raise ModelError(f"{path / 'model.pt'}: cannot load weights ({str(exc).splitlines()[0]})") from None
+    model.to(device).eval()
+    return LoadedModel(path, config, tokenizer, model)

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Connected digits on the Free Spoken Digit Dataset (Zohar Jackson et al., CC BY-SA 4.0):
+# BiLSTM-CTC over characters, greedy decoding, WER on connected-digit test utterances built
+# only from the dataset's official test takes (0-4).
+#
+#   ./run.sh [--stage N] [--stop-stage M] [--corpus-dir DIR] [--preset cpu|gpu|auto]
+#
+# Stages: 0 data prep (download when absent), 1 train, 2 decode + score, 3 install the model
+# into the model store as 'digits' (the default model of `transcribe`).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+stage=0
+stop_stage=100
+corpus_dir=${FSDD_DIR:-../../../shared/data/fsdd}   # or $FSDD_DIR; downloaded when absent
+preset=auto           # cpu, gpu, or auto (gpu when CUDA is usable)
+exp=exp/bilstm_ctc
+model_name=digits
+nj=1
+help_message="Usage: $0 [options]   (connected-digit recognition on FSDD)"
+
+. ./path.sh
+. ./cmd.sh
+. parse_options.sh
+
+if [ "$preset" = auto ]; then
+  preset=$(python -c 'import torch; print("gpu" if torch.cuda.is_available() else "cpu")')
+fi
+[ -f "conf/$preset.yaml" ] || { echo "$0: no preset conf/$preset.yaml" >&2; exit 1; }
+log() { echo "$(date '+%H:%M:%S') [digits] $*"; }
+
+if [ $stage -le 0 ] && [ $stop_stage -ge 0 ] && [ ! -f data/.done ]; then
+  log "stage 0: data preparation from $corpus_dir"
+  rm -rf data
+  local/prepare_data.sh "$corpus_dir" data downloads
+  touch data/.done
+fi
+
+if [ $stage -le 1 ] && [ $stop_stage -ge 1 ] && [ ! -f $exp/.done ]; then
+  log "stage 1: training ($preset preset; log: $exp/train.log)"
+  start=$SECONDS
+  $train_cmd $exp/log/train.log \
+    asr train --train data/train --dev data/dev --exp-dir $exp --no-progress \
+      --config "$ASR_ROOT/conf/features/logmel40_8k.yaml" --config conf/$preset.yaml
+  echo $((SECONDS - start)) > $exp/train_seconds
+  grep -E "epoch [0-9]+:|exported" $exp/train.log | tail -n 4
+  touch $exp/.done
+fi
+
+if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
+  for set in dev test test_isolated; do
+    log "stage 2: decoding data/$set"
+    $decode_cmd $exp/decode_$set/log/decode.log \
+      asr decode --model $exp/final --data data/$set --out $exp/decode_$set
+    echo "$set: $(head -n 1 $exp/decode_$set/wer)"
+  done
+fi
+
+if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
+  log "stage 3: installing $exp/final as '$model_name' (default model)"
+  asr models install $exp/final --name $model_name --default
+fi
+log "done"
