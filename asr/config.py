@@ -66,8 +66,11 @@ class TrainConfig:
     max_frames_per_batch: int = 20000  # padded input frames per batch
     max_utts_per_batch: int = 64
     clip_grad_norm: float = 5.0
-    lr_decay_factor: float = 0.5  # multiply lr by this when dev loss stops improving
-    lr_decay_patience: int = 1
+    lr_schedule: Literal["plateau", "cosine"] = "plateau"
+    warmup_steps: int = 0  # linear warm-up from 0 to lr over this many updates
+    lr_decay_factor: float = 0.5  # plateau: multiply lr by this when dev loss stops improving
+    lr_decay_patience: int = 1  # plateau: epochs without improvement before decaying
+    final_lr_ratio: float = 0.02  # cosine: lr at the last update, as a fraction of lr
     early_stop_patience: int = 5  # epochs without dev improvement before stopping (0: never)
     keep_last: int = 3  # epoch checkpoints kept besides best.pt
     seed: int = 0
@@ -109,6 +112,12 @@ def _check_type(value: Any, annotation: Any, where: str) -> Any:
     if annotation is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):
+            # YAML 1.1 reads '1e-3' (no dot) as a string; accept any numeric spelling.
+            try:
+                return float(value)
+            except ValueError:
+                pass
         raise ConfigError(f"{where}: expected a number, got {value!r}")
     if annotation is int:
         if isinstance(value, int) and not isinstance(value, bool):

@@ -86,7 +86,10 @@ def download(url: str, dest: str | Path, sha256: str | None = None) -> Path:
 
 
 def extract_tar(archive: str | Path, dest: str | Path) -> Path:
-    """Extract a tar archive refusing absolute paths, '..' and links outside ``dest``."""
+    """Extract a tar archive inside ``dest`` with tarfile's 'data' filter.
+
+    The filter strips leading '/' from member names and refuses '..' escapes, links that point
+    outside ``dest``, and device files, so a hostile archive cannot write elsewhere."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     try:

@@ -73,7 +73,7 @@ class Recognizer:
                 current.clear()
 
         space = self.tokenizer.index[SPACE]
-        for token, frame in zip(hyp.tokens, hyp.frames):
+        for token, frame in zip(hyp.tokens, hyp.frames, strict=True):
             if token == space:
                 flush()
             else:

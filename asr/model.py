@@ -25,6 +25,10 @@ def stack_frames(feats: torch.Tensor, lengths: torch.Tensor, k: int) -> tuple[to
     if k == 1:
         return feats, lengths
     batch, time, dim = feats.shape
+    # Zero the padding frames: after global CMVN they hold -mean/std, which would otherwise be
+    # stacked into an utterance's last partial block and make it depend on the batch.
+    valid = torch.arange(time, device=feats.device)[None, :] < lengths.to(feats.device)[:, None]
+    feats = feats * valid.unsqueeze(-1)
     pad = (-time) % k
     if pad:
         feats = torch.nn.functional.pad(feats, (0, 0, 0, pad))

@@ -63,8 +63,8 @@ class ErrorCounts:
 def _count(ref_units: list[list[str]], hyp_units: list[list[str]]) -> ErrorCounts:
     """Sum edit counts over utterance pairs of unit lists (words or characters)."""
     counts = ErrorCounts()
-    nonempty = [(r, h) for r, h in zip(ref_units, hyp_units) if r]
-    for ref, hyp in zip(ref_units, hyp_units):
+    nonempty = [(r, h) for r, h in zip(ref_units, hyp_units, strict=True) if r]
+    for ref, hyp in zip(ref_units, hyp_units, strict=True):
         if not ref:  # jiwer rejects empty references: every hypothesis unit is an insertion
             counts.ins += len(hyp)
             counts.utts += 1
@@ -90,7 +90,13 @@ def word_errors(refs: list[str], hyps: list[str]) -> ErrorCounts:
 
 def char_errors(refs: list[str], hyps: list[str]) -> ErrorCounts:
     """Character errors; words are joined by a single space, which counts as a character."""
-    return _count([list(" ".join(r.split())) for r in refs], [list(" ".join(h.split())) for h in hyps])
+
+    def units(text: str) -> list[str]:
+        # jiwer splits on whitespace, so the space unit gets a visible, multi-character name
+        # that no single character can equal.
+        return ["<space>" if c == " " else c for c in " ".join(text.split())]
+
+    return _count([units(r) for r in refs], [units(h) for h in hyps])
 
 
 @dataclass

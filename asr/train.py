@@ -109,6 +109,7 @@ class Trainer:
             self.optimizer, mode="min", factor=self.tc.lr_decay_factor, patience=self.tc.lr_decay_patience
         )
         self.epoch = 0
+        self.global_step = 0
         self.best_dev_loss = math.inf
         self.best_epoch = 0
         self.history: list[dict] = []
@@ -138,6 +139,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "epoch": self.epoch,
+            "global_step": self.global_step,
             "best_dev_loss": self.best_dev_loss,
             "best_epoch": self.best_epoch,
             "history": self.history,
@@ -152,6 +154,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch = int(state["epoch"])
+        self.global_step = int(state.get("global_step", 0))
         self.best_dev_loss = float(state["best_dev_loss"])
         self.best_epoch = int(state["best_epoch"])
         self.history = list(state["history"])
@@ -192,6 +195,20 @@ class Trainer:
         lengths = [e.feats.shape[0] for e in examples]
         return bucket_batches(lengths, self.tc.max_frames_per_batch, self.tc.max_utts_per_batch, shuffle, seed)
 
+    def _set_step_lr(self, progress: float) -> None:
+        """Per-update learning rate: linear warm-up, then cosine decay over the whole run
+        (``progress`` in [0, 1]) or, for ``plateau``, whatever the plateau scheduler set."""
+        warmup = min(1.0, (self.global_step + 1) / self.tc.warmup_steps) if self.tc.warmup_steps else 1.0
+        if self.tc.lr_schedule == "cosine":
+            floor = self.tc.final_lr_ratio
+            lr = self.tc.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+        elif self.global_step < self.tc.warmup_steps:
+            lr = self.tc.lr
+        else:
+            return
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr * warmup
+
     def train_epoch(self, tb=None) -> tuple[float, float, int]:
         from tqdm import tqdm
 
@@ -220,16 +237,18 @@ class Trainer:
                 skipped += 1
                 log.warning("batch %d: non-finite gradient norm, update skipped", step)
                 continue
+            self._set_step_lr((self.epoch + step / len(batches)) / max(self.tc.epochs, 1))
             self.optimizer.step()
+            self.global_step += 1
             total_loss += loss.item()
             total_utts += len(indices)
             frames += int(batch.feat_lengths.sum())
             if self.progress:
                 bar.set_postfix(loss=f"{total_loss / max(total_utts, 1):.3f}", fps=f"{frames / (time.perf_counter() - start):.0f}")
             if tb is not None and step % 50 == 0:
-                global_step = self.epoch * len(batches) + step
-                tb.add_scalar("train/loss", loss.item() / len(indices), global_step)
-                tb.add_scalar("train/grad_norm", float(grad_norm), global_step)
+                tb.add_scalar("train/loss", loss.item() / len(indices), self.global_step)
+                tb.add_scalar("train/grad_norm", float(grad_norm), self.global_step)
+                tb.add_scalar("train/lr", self.optimizer.param_groups[0]["lr"], self.global_step)
         elapsed = time.perf_counter() - start
         return total_loss / max(total_utts, 1), frames / max(elapsed, 1e-9), skipped
 
@@ -245,7 +264,7 @@ class Trainer:
             log_probs, out_lengths = self.model(batch.feats, batch.feat_lengths)
             losses = F.ctc_loss(log_probs.transpose(0, 1), batch.targets, out_lengths, batch.target_lengths, blank=0, reduction="none", zero_infinity=True)
             total_loss += float(losses.sum())
-            for i, hyp in zip(indices, greedy_decode(log_probs, out_lengths)):
+            for i, hyp in zip(indices, greedy_decode(log_probs, out_lengths), strict=True):
                 refs.append(examples[i].text)
                 hyps.append(self.tokenizer.decode(hyp.tokens))
         n = max(len(examples), 1)
@@ -280,7 +299,8 @@ class Trainer:
                 dev_loss, dev_wer, dev_cer = self.evaluate(self.dev_set) if self.dev_set else (train_loss, math.nan, math.nan)
                 self.epoch += 1
                 lr = self.optimizer.param_groups[0]["lr"]
-                self.scheduler.step(dev_loss)
+                if self.tc.lr_schedule == "plateau":
+                    self.scheduler.step(dev_loss)
                 stats = EpochStats(self.epoch, train_loss, dev_loss, dev_wer, dev_cer, lr, time.perf_counter() - started, fps, skipped)
                 self.history.append(stats.__dict__)
                 improved = dev_loss < self.best_dev_loss
@@ -289,12 +309,16 @@ class Trainer:
                     save_state_dict({k: v.detach().cpu() for k, v in self.model.state_dict().items()}, self.ckpt_dir / "best.pt")
                 self.save_checkpoint()
                 for key in ("train_loss", "dev_loss", "dev_wer", "dev_cer", "lr", "frames_per_s"):
-                    tb.add_scalar(f"epoch/{key}", getattr(stats, key), self.epoch)
+                    if not math.isnan(getattr(stats, key)):
+                        tb.add_scalar(f"epoch/{key}", getattr(stats, key), self.epoch)
+                dev = (
+                    f"dev loss {dev_loss:.4f}, dev WER {dev_wer:.2f}%, dev CER {dev_cer:.2f}%"
+                    if self.dev_set
+                    else "no dev set"
+                )
                 log.info(
-                    "epoch %d: train loss %.4f, dev loss %.4f, dev WER %.2f%%, dev CER %.2f%%, lr %.2e, "
-                    "%.0f frames/s, %.1f s%s",
-                    self.epoch, train_loss, dev_loss, dev_wer, dev_cer, lr, fps, stats.seconds,
-                    " (best)" if improved else "",
+                    "epoch %d: train loss %.4f, %s, lr %.2e, %.0f frames/s, %.1f s%s",
+                    self.epoch, train_loss, dev, lr, fps, stats.seconds, " (best)" if improved else "",
                 )
         finally:
             tb.close()

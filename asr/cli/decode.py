@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     for i in range(0, len(order), args.batch_size):
         ids = order[i : i + args.batch_size]
-        for utt_id, result in zip(ids, recognizer.transcribe_signals([signals[u] for u in ids])):
+        for utt_id, result in zip(ids, recognizer.transcribe_signals([signals[u] for u in ids]), strict=True):
             hyps[utt_id] = result.text
             words[utt_id] = [w.__dict__ for w in result.words]
     elapsed = time.perf_counter() - start

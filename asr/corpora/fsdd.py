@@ -75,8 +75,14 @@ def recordings_digest(recordings: list[Recording]) -> str:
     return outer.hexdigest()
 
 
-def fetch(dest: str | Path, url: str = URL, archive_sha256: str | None = None) -> Path:
-    """Download and unpack FSDD into ``dest``; verify the recordings' digest."""
+def fetch(
+    dest: str | Path,
+    url: str = URL,
+    archive_sha256: str | None = None,
+    expected_digest: str = RECORDINGS_SHA256,
+) -> Path:
+    """Download (resuming a partial file) and unpack FSDD into ``dest``; verify the recordings'
+    digest (:func:`recordings_digest`) against ``expected_digest``. Returns the corpus root."""
     dest = Path(dest)
     archive = download(url, dest / f"fsdd-{VERSION}.tar.gz", sha256=archive_sha256)
     extract_tar(archive, dest)
@@ -85,8 +91,11 @@ def fetch(dest: str | Path, url: str = URL, archive_sha256: str | None = None) -
         raise DownloadError(f"{archive}: no recordings/ directory inside")
     root = roots[0]
     digest = recordings_digest(scan(root))
-    if digest != RECORDINGS_SHA256:
-        raise DownloadError(f"{root}: recordings digest {digest} != expected {RECORDINGS_SHA256}")
+    if digest != expected_digest:
+        raise DownloadError(
+            f"{root}: recordings digest {digest} != expected {expected_digest}; "
+            f"the download is incomplete or not FSDD {VERSION}: delete it and retry"
+        )
     return root
 
 

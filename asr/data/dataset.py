@@ -3,6 +3,7 @@ everything skipped and why."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -53,7 +54,7 @@ class SkipReport:
 
 def ctc_min_frames(tokens: list[int]) -> int:
     """Frames CTC needs for a label sequence: one per label, plus a blank between repeats."""
-    repeats = sum(1 for a, b in zip(tokens, tokens[1:]) if a == b)
+    repeats = sum(1 for a, b in itertools.pairwise(tokens) if a == b)
     return len(tokens) + repeats
 
 

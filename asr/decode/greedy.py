@@ -32,7 +32,7 @@ def greedy_decode(
     batch_idx = batch_idx.cpu().tolist()
     frame_idx = frame_idx.cpu().tolist()
     hyps = [GreedyHypothesis([], [], score) for score in path_scores]
-    for b, f, t in zip(batch_idx, frame_idx, tokens):
+    for b, f, t in zip(batch_idx, frame_idx, tokens, strict=True):
         hyps[b].tokens.append(t)
         hyps[b].frames.append(f)
     return hyps

@@ -26,7 +26,11 @@ help_message="Usage: $0 [options]   (connected-digit recognition on FSDD)"
 if [ "$preset" = auto ]; then
   preset=$(python -c 'import torch; print("gpu" if torch.cuda.is_available() else "cpu")')
 fi
-[ -f "conf/$preset.yaml" ] || { echo "$0: no preset conf/$preset.yaml" >&2; exit 1; }
+case "$preset" in
+  cpu) model_conf=$ASR_ROOT/conf/model/small_cpu.yaml ;;
+  gpu) model_conf=$ASR_ROOT/conf/model/ctc_3l_250h.yaml ;;
+  *) echo "$0: --preset must be cpu, gpu or auto, not '$preset'" >&2; exit 1 ;;
+esac
 log() { echo "$(date '+%H:%M:%S') [digits] $*"; }
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ] && [ ! -f data/.done ]; then
@@ -41,7 +45,8 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ] && [ ! -f $exp/.done ]; then
   start=$SECONDS
   $train_cmd $exp/log/train.log \
     asr train --train data/train --dev data/dev --exp-dir $exp --no-progress \
-      --config "$ASR_ROOT/conf/features/logmel40_8k.yaml" --config conf/$preset.yaml
+      --config "$ASR_ROOT/conf/features/logmel40_8k.yaml" --config "$model_conf" \
+      --config conf/$preset.yaml
   echo $((SECONDS - start)) > $exp/train_seconds
   grep -E "epoch [0-9]+:|exported" $exp/train.log | tail -n 4
   touch $exp/.done
