@@ -51,9 +51,10 @@ class ModelConfig:
 
 @dataclass
 class TokenizerConfig:
-    """Output units. ``char``: one token per character, ``<space>`` between words."""
+    """Output units. ``char``: one token per character, ``<space>`` between words;
+    ``word``: one token per training word (closed-vocabulary tasks)."""
 
-    type: Literal["char"] = "char"
+    type: Literal["char", "word"] = "char"
 
 
 @dataclass

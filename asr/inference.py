@@ -13,7 +13,6 @@ from asr.decode import GreedyHypothesis, greedy_decode
 from asr.features import LogMel
 from asr.modeldir import LoadedModel, load_model_dir
 from asr.store import resolve
-from asr.text import SPACE
 from asr.utils import resolve_device
 
 
@@ -61,24 +60,13 @@ class Recognizer:
 
     def _words(self, hyp: GreedyHypothesis, posteriors: torch.Tensor) -> list[Word]:
         words: list[Word] = []
-        current: list[tuple[int, int]] = []  # (token, frame)
-
-        def flush() -> None:
-            if current:
-                text = self.tokenizer.decode([t for t, _ in current])
-                conf = float(np.mean([posteriors[f, t].item() for t, f in current]))
-                start = current[0][1] * self.frame_seconds
-                end = (current[-1][1] + 1) * self.frame_seconds
-                words.append(Word(text, round(start, 3), round(end, 3), round(conf, 4)))
-                current.clear()
-
-        space = self.tokenizer.index[SPACE]
-        for token, frame in zip(hyp.tokens, hyp.frames, strict=True):
-            if token == space:
-                flush()
-            else:
-                current.append((token, frame))
-        flush()
+        for group in self.tokenizer.word_groups(hyp.tokens):
+            tokens = [hyp.tokens[p] for p in group]
+            frames = [hyp.frames[p] for p in group]
+            conf = float(np.mean([posteriors[f, t].item() for t, f in zip(tokens, frames, strict=True)]))
+            start = frames[0] * self.frame_seconds
+            end = (frames[-1] + 1) * self.frame_seconds
+            words.append(Word(self.tokenizer.decode(tokens), round(start, 3), round(end, 3), round(conf, 4)))
         return words
 
     def transcribe_signals(self, signals: list[np.ndarray]) -> list[Result]:

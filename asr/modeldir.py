@@ -20,7 +20,7 @@ from asr import __version__
 from asr.config import ExperimentConfig, config_from_dict, save_config
 from asr.errors import ConfigError, ModelError
 from asr.model import AcousticModel, build_model
-from asr.text import CharTokenizer
+from asr.text import Tokenizer
 from asr.utils import atomic_write
 
 FORMAT_VERSION = 1
@@ -31,7 +31,7 @@ REQUIRED_FILES = ("model.pt", "config.yaml", "tokens.txt")
 class LoadedModel:
     path: Path
     config: ExperimentConfig
-    tokenizer: CharTokenizer
+    tokenizer: Tokenizer
     model: AcousticModel
 
 
@@ -43,7 +43,7 @@ def save_state_dict(state: dict, path: str | Path) -> None:
 
 
 def save_model_dir(
-    path: str | Path, model: AcousticModel, config: ExperimentConfig, tokenizer: CharTokenizer
+    path: str | Path, model: AcousticModel, config: ExperimentConfig, tokenizer: Tokenizer
 ) -> Path:
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
@@ -87,7 +87,7 @@ def load_model_dir(path: str | Path, device: torch.device | str = "cpu") -> Load
         config = config_from_dict(data, str(path / "config.yaml"))
     except ConfigError as exc:
         raise ModelError(str(exc)) from None
-    tokenizer = CharTokenizer.load(path / "tokens.txt")
+    tokenizer = Tokenizer.load(path / "tokens.txt", config.tokenizer.type)
     model = build_model(config.model, config.features, len(tokenizer))
     try:
         state = torch.load(path / "model.pt", map_location="cpu", weights_only=True)

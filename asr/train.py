@@ -34,7 +34,7 @@ from asr.features import CmvnStats
 from asr.model import AcousticModel, build_model, count_parameters
 from asr.modeldir import save_model_dir, save_state_dict
 from asr.score import char_errors, word_errors
-from asr.text import CharTokenizer
+from asr.text import Tokenizer
 from asr.utils import resolve_device
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class Trainer:
         self,
         config: ExperimentConfig,
         exp_dir: str | Path,
-        tokenizer: CharTokenizer,
+        tokenizer: Tokenizer,
         train_set: list[Example],
         dev_set: list[Example],
         progress: bool = True,

@@ -15,7 +15,7 @@ from asr.decode import GreedyHypothesis
 from asr.inference import Recognizer, Result, Word, load_model
 from asr.model import build_model
 from asr.modeldir import load_model_dir, save_model_dir
-from asr.text import CharTokenizer
+from asr.text import Tokenizer
 from asr.writers import format_result, write_result
 
 
@@ -32,7 +32,7 @@ def recognizer(tmp_path: Path) -> Recognizer:
             "features.cmvn=utterance",
         ]
     )
-    tokenizer = CharTokenizer.build(["yes no"])
+    tokenizer = Tokenizer.build(["yes no"])
     model = build_model(config.model, config.features, len(tokenizer))
     path = save_model_dir(tmp_path / "model", model, config, tokenizer)
     return Recognizer(load_model_dir(path), torch.device("cpu"))

@@ -13,7 +13,7 @@ from asr.config import load_config
 from asr.errors import ModelError
 from asr.model import build_model
 from asr.modeldir import FORMAT_VERSION, is_model_dir, load_model_dir, save_model_dir
-from asr.text import CharTokenizer
+from asr.text import Tokenizer
 
 TINY = [
     "features.sample_rate=8000",
@@ -27,7 +27,7 @@ TINY = [
 def make_model_dir(path: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     config = load_config(overrides=TINY)
-    tokenizer = CharTokenizer.build(["yes no"])
+    tokenizer = Tokenizer.build(["yes no"])
     model = build_model(config.model, config.features, len(tokenizer))
     model.normalizer.set_stats(torch.linspace(-1, 1, 10), torch.linspace(0.5, 1.5, 10))
     return save_model_dir(path, model.eval(), config, tokenizer)
@@ -41,7 +41,7 @@ def model_dir(tmp_path: Path) -> Path:
 def test_save_then_load_gives_identical_outputs(tmp_path: Path) -> None:
     torch.manual_seed(0)
     config = load_config(overrides=TINY)
-    tokenizer = CharTokenizer.build(["yes no"])
+    tokenizer = Tokenizer.build(["yes no"])
     model = build_model(config.model, config.features, len(tokenizer)).eval()
     model.normalizer.set_stats(torch.linspace(-1, 1, 10), torch.linspace(0.5, 1.5, 10))
     path = save_model_dir(tmp_path / "m", model, config, tokenizer)

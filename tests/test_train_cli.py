@@ -18,7 +18,7 @@ from asr.data.batching import collate
 from asr.data.dataset import ctc_min_frames, load_examples
 from asr.features import LogMel
 from asr.modeldir import load_model_dir
-from asr.text import CharTokenizer
+from asr.text import Tokenizer
 from asr.train import Trainer, ctc_loss
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -188,7 +188,7 @@ def test_bad_utterances_are_skipped_and_counted(tmp_path, caplog):
     data = read_data_dir(write_data_dir(tmp_path / "d", utts).path)
     config = ExperimentConfig()
     config.features.sample_rate = 8000
-    tokenizer = CharTokenizer.build(u.text for u in utts)
+    tokenizer = Tokenizer.build(u.text for u in utts)
     examples, report = load_examples(data, LogMel(config.features), tokenizer, subsampling=3)
     assert [e.utt_id for e in examples] == ["s-ok"]
     assert report.counts == {"empty transcript": 1, "unreadable audio": 1, "too short for its transcript": 1}
@@ -204,7 +204,7 @@ def test_impossible_alignment_is_zeroed_and_counted():
     config = load_config(overrides=["features.sample_rate=8000", "features.n_mels=8", "model.num_layers=1", "model.hidden_size=4"])
     from asr.data.dataset import Example
 
-    tokenizer = CharTokenizer.build(["ab"])
+    tokenizer = Tokenizer.build(["ab"])
     examples = [
         Example("a", torch.randn(20, 8), torch.tensor([3, 4]), "ab", "s", 0.2),
         Example("b", torch.randn(2, 8), torch.tensor([3, 4, 3, 4, 3]), "ababa", "s", 0.02),

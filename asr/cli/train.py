@@ -13,7 +13,7 @@ from asr.data import read_data_dir
 from asr.data.dataset import load_examples
 from asr.errors import AsrError
 from asr.features import LogMel
-from asr.text import CharTokenizer
+from asr.text import Tokenizer
 from asr.utils import setup_logging
 
 log = logging.getLogger("asr.train")
@@ -51,9 +51,9 @@ def run(args: argparse.Namespace) -> int:
     train_dir = read_data_dir(args.train)
     tokens_file = exp_dir / "tokens.txt"
     if tokens_file.exists() and not args.no_resume:
-        tokenizer = CharTokenizer.load(tokens_file)  # keep ids stable across a resume
+        tokenizer = Tokenizer.load(tokens_file, config.tokenizer.type)  # keep ids stable across a resume
     else:
-        tokenizer = CharTokenizer.build(u.text for u in train_dir.utterances)
+        tokenizer = Tokenizer.build((u.text for u in train_dir.utterances), config.tokenizer.type)
     progress = sys.stderr.isatty() and not args.no_progress
     subsampling = config.model.frame_stack
     train_set, report = load_examples(

@@ -14,7 +14,7 @@ from asr.audio import load_audio
 from asr.data.kaldi import DataDir
 from asr.errors import AudioError
 from asr.features import LogMel
-from asr.text import CharTokenizer
+from asr.text import Tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def ctc_min_frames(tokens: list[int]) -> int:
 def load_examples(
     data: DataDir,
     frontend: LogMel,
-    tokenizer: CharTokenizer,
+    tokenizer: Tokenizer,
     subsampling: int = 1,
     max_duration_s: float | None = None,
     require_text: bool = True,
