@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from asr import __version__
-from asr.cli import decode, models, score, train
+from asr.cli import average, benchmark, data, decode, lm, models, score, train
 from asr.cli.common import run_command
 
 
@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"asr {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for module in (train, decode, score, models):
+    for module in (train, decode, score, models, data, lm, average, benchmark):
         module.add_parser(subparsers)
     return parser
 
