@@ -1,4 +1,5 @@
-"""asr.features: log-mel front end against librosa, padding invariance, CMVN."""
+"""asr.features: log-mel front end against librosa and stored values, padding invariance, CMVN,
+and the extractor builder."""
 
 from __future__ import annotations
 
@@ -11,7 +12,16 @@ import soundfile as sf
 import torch
 
 from asr.config import FeatureConfig
-from asr.features import CmvnStats, FeatureNormalizer, LogMel, frame_lengths, utterance_cmvn
+from asr.errors import ConfigError
+from asr.features import (
+    CmvnStats,
+    FeatureNormalizer,
+    LogMel,
+    build_frontend,
+    feature_dim,
+    frame_lengths,
+    utterance_cmvn,
+)
 
 FSDD_FILES = [
     "0_george_0.wav",
@@ -189,5 +199,127 @@ def test_feature_normalizer_modes() -> None:
     assert torch.allclose(
         FeatureNormalizer("utterance", 3)(feats, lengths), utterance_cmvn(feats, lengths)
     )
+    # speaker: features arrive normalised by their speaker's statistics; the model passes them.
+    assert torch.equal(FeatureNormalizer("speaker", 3)(feats, lengths), feats)
     with pytest.raises(ValueError, match="unknown CMVN mode"):
-        FeatureNormalizer("speaker", 3)
+        FeatureNormalizer("channel", 3)
+
+
+def test_logmel_features_unchanged_from_stored_values(fsdd_recordings: Path) -> None:
+    """The default front end (type logmel, as the digits/yesno models use) gives exactly the
+    numbers the toolkit gave before feature types existed (stored from that version)."""
+    signal, rate = sf.read(fsdd_recordings / "0_george_0.wav", dtype="float32")
+    assert (rate, len(signal)) == (8000, 2384)
+    frontend = build_frontend(FeatureConfig(sample_rate=8000, n_mels=40))
+    assert isinstance(frontend, LogMel)
+    feats, lengths = frontend(torch.from_numpy(signal))
+    feats = feats[0].double()
+    assert feats.shape == (30, 40) and lengths.tolist() == [30]
+    assert feats.sum().item() == pytest.approx(-8698.975963393634, abs=1e-3)
+    assert feats.abs().sum().item() == pytest.approx(8702.42143278796, abs=1e-3)
+    stored = {(0, 0): -5.052012920379639, (10, 5): 0.3281460404396057,
+              (20, 39): -9.563857078552246, (29, 20): -9.791857719421387}
+    for (t, d), value in stored.items():
+        assert feats[t, d].item() == pytest.approx(value, abs=1e-5)
+
+
+def test_logmel_16k_default_config_stored_values() -> None:
+    """FeatureConfig() (16 kHz, 80 mels) on a synthetic tone + chirp, against stored values."""
+    t = np.arange(4000) / 16000
+    x = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.1 * np.sin(2 * np.pi * 3000 * t * t)).astype(np.float32)
+    feats, _ = build_frontend(FeatureConfig())(torch.from_numpy(x))
+    feats = feats[0].double()
+    assert feats.shape == (26, 80)
+    assert feats.sum().item() == pytest.approx(-30847.690905471565, abs=1e-2)
+    for (i, j), value in {(0, 0): -1.029699444770813, (12, 40): -21.522645950317383,
+                          (25, 79): -15.69202995300293}.items():
+        assert feats[i, j].item() == pytest.approx(value, abs=1e-5)
+
+
+def test_logmel_matches_the_formula_it_always_used() -> None:
+    """Centred, Hann-windowed torch.stft power -> librosa mel filters -> log(max(., floor))."""
+    config = FeatureConfig(sample_rate=8000, n_mels=40)
+    signal = torch.from_numpy(np.random.default_rng(3).normal(0, 0.1, 3000).astype(np.float32))
+    spec = torch.stft(signal, 256, 80, 200, torch.hann_window(200), center=True,
+                      pad_mode="constant", return_complex=True)
+    mel = torch.from_numpy(librosa.filters.mel(sr=8000, n_fft=256, n_mels=40)).float()
+    expected = torch.log(torch.clamp(mel @ spec.abs().square(), min=1e-10)).T
+    feats, _ = LogMel(config)(signal)
+    assert torch.allclose(feats[0], expected, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "cls", "dim"),
+    [
+        ({}, "LogMel", 80),
+        ({"type": "fbank", "n_mels": 40}, "KaldiFbank", 40),
+        ({"type": "fbank", "n_mels": 40, "use_energy": True}, "KaldiFbank", 41),
+        ({"type": "mfcc", "n_mels": 23}, "KaldiMfcc", 13),
+        ({"type": "graves123", "n_mels": 40}, "Deltas", 123),
+        ({"type": "logmel", "n_mels": 40, "delta_order": 1}, "Deltas", 80),
+        ({"type": "fbank", "n_mels": 40, "delta_order": 2}, "Deltas", 120),
+    ],
+)
+def test_build_frontend_types_and_dims(overrides: dict, cls: str, dim: int) -> None:
+    config = FeatureConfig(**overrides)
+    frontend = build_frontend(config)
+    assert type(frontend).__name__ == cls
+    assert frontend.dim == feature_dim(config) == dim
+    feats, lengths = frontend(torch.randn(2, 4000) * 0.1, torch.tensor([4000, 2500]))
+    assert feats.shape[2] == dim
+    assert lengths.tolist() == frontend.num_frames(torch.tensor([4000, 2500])).tolist()
+    assert torch.isfinite(feats).all()
+
+
+def test_build_frontend_config_errors() -> None:
+    with pytest.raises(ConfigError, match="graves123 always has"):
+        build_frontend(FeatureConfig(type="graves123", delta_order=1))
+    with pytest.raises(ConfigError, match="n_fft=300"):
+        build_frontend(FeatureConfig(type="fbank", n_fft=300))
+    with pytest.raises(ConfigError, match="delta_order"):
+        feature_dim(FeatureConfig(delta_order=-1))
+
+
+def test_standalone_speaker_cmvn_normalises_each_input() -> None:
+    """At inference with cmvn: speaker, each input is its own speaker."""
+    config = FeatureConfig(sample_rate=8000, n_mels=20, cmvn="speaker")
+    plain = build_frontend(config)
+    alone = build_frontend(config, standalone=True)
+    wave = torch.randn(2, 3000) * 0.1
+    lengths = torch.tensor([3000, 1700])
+    raw, n = plain(wave, lengths)
+    normed, n2 = alone(wave, lengths)
+    assert torch.equal(n, n2) and alone.dim == plain.dim and alone.hop_length == plain.hop_length
+    assert torch.allclose(normed, utterance_cmvn(raw, n))
+    assert not isinstance(build_frontend(FeatureConfig(cmvn="global"), standalone=True), type(alone))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_samples_never_reach_the_features(bad: float) -> None:
+    """The front end zeroes non-finite samples (asr.audio already refuses such files)."""
+    for config in (FeatureConfig(sample_rate=8000, n_mels=20),
+                   FeatureConfig(type="graves123", sample_rate=8000, n_mels=20)):
+        wave = torch.randn(1, 2000) * 0.1
+        wave[0, 500] = bad
+        feats, _ = build_frontend(config)(wave)
+        assert torch.isfinite(feats).all()
+        clean = wave.clone()
+        clean[0, 500] = 0.0
+        assert torch.equal(feats, build_frontend(config)(clean)[0])
+
+
+@pytest.mark.parametrize(
+    ("preset", "type_", "dim"),
+    [("logmel40_8k", "logmel", 40), ("logmel80_16k", "logmel", 80), ("fbank80_16k", "fbank", 80),
+     ("mfcc13_16k", "mfcc", 13), ("graves123_16k", "graves123", 123),
+     ("graves123_8k", "graves123", 123)],
+)
+def test_feature_presets(preset: str, type_: str, dim: int) -> None:
+    from asr.config import load_config
+
+    path = Path(__file__).resolve().parents[1] / "conf" / "features" / f"{preset}.yaml"
+    config = load_config([path]).features
+    frontend = build_frontend(config)
+    assert config.type == type_ and frontend.dim == feature_dim(config) == dim
+    feats, _ = frontend(torch.randn(1, config.sample_rate // 2) * 0.1)
+    assert feats.shape[2] == dim and torch.isfinite(feats).all()
