@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asr.data.kaldi import (
+    Segment,
     Utterance,
     c_sort_key,
     read_data_dir,
@@ -123,11 +124,67 @@ def test_malformed_files_name_file_and_line(tmp_path: Path, wav_scp: bytes, mess
     assert str(data / "wav.scp") in str(info.value)
 
 
-def test_pipe_in_wav_scp(tmp_path: Path) -> None:
+def test_pipe_in_wav_scp_needs_opt_in(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("ASR_ALLOW_PIPES", raising=False)
     data = _data_dir(tmp_path, b"a /a.wav\nb sox /b.flac -t wav - |\n")
-    with pytest.raises(DataDirError, match="utterance 'b' is a command pipe") as info:
+    with pytest.raises(DataDirError) as info:
         read_data_dir(data)
-    assert "wav.scp" in str(info.value)
+    message = str(info.value)
+    assert message.startswith(f"{data / 'wav.scp'}:2: 'b' is read through a shell command")
+    assert "--allow-pipes" in message and "ASR_ALLOW_PIPES=1" in message
+    assert "\n" not in message
+    utts = read_data_dir(data, allow_pipes=True).utterances
+    assert [u.wav for u in utts] == ["/a.wav", "sox /b.flac -t wav - |"]
+    monkeypatch.setenv("ASR_ALLOW_PIPES", "1")
+    assert len(read_data_dir(data)) == 2
+    with pytest.raises(DataDirError, match="shell command"):
+        read_data_dir(data, allow_pipes=False)  # an explicit refusal wins over the environment
+
+
+def test_kaldi_speed_lines_need_no_opt_in(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("ASR_ALLOW_PIPES", raising=False)
+    data = _data_dir(
+        tmp_path,
+        b"a sox -t wav /a.wav -t wav - speed 0.9 |\n"
+        b"b wav-copy /b.ark:12 - | sox -t wav - -t wav - speed 1.1 |\n",
+    )
+    assert len(read_data_dir(data)) == 2
+    (data / "wav.scp").write_bytes(b"a gunzip -c /a.wav.gz | sox -t wav - -t wav - speed 0.9 |\nb x.wav\n")
+    with pytest.raises(DataDirError, match="wav.scp:1: 'a' is read through a shell command"):
+        read_data_dir(data)
+
+
+def test_tabs_separate_fields_as_in_kaldi(tmp_path: Path) -> None:
+    data = _data_dir(tmp_path, b"a\t/a.wav\nb  /b.wav\n", text=b"a\thello\tworld\nb \n")
+    utts = read_data_dir(data).utterances
+    assert [(u.utt_id, u.wav, u.text) for u in utts] == [
+        ("a", "/a.wav", "hello\tworld"),
+        ("b", "/b.wav", ""),
+    ]
+
+
+def test_segments_round_trip_and_errors(tmp_path: Path) -> None:
+    utts = [
+        Utterance("s-r1-0001", "/rec/r1.wav", "one", "s", Segment("r1", 0.0, 1.25)),
+        Utterance("s-r1-0002", "/rec/r1.wav", "two", "s", Segment("r1", 1.5, 3.0)),
+        Utterance("s-r2-0001", "/rec/r2.flac", "", "s", Segment("r2", 0.25, -1)),
+    ]
+    written = write_data_dir(tmp_path / "d", utts)
+    assert (tmp_path / "d" / "wav.scp").read_text() == "r1 /rec/r1.wav\nr2 /rec/r2.flac\n"
+    assert (tmp_path / "d" / "segments").read_text() == (
+        "s-r1-0001 r1 0 1.25\ns-r1-0002 r1 1.5 3\ns-r2-0001 r2 0.25 -1\n"
+    )
+    assert read_data_dir(written.path).utterances == utts
+    (tmp_path / "d" / "segments").write_text("s-r1-0001 r1 0 1.25\ns-r1-0002 r9 1.5 3\n")
+    with pytest.raises(DataDirError, match=r"segments:2: recording 'r9' of utterance 's-r1-0002'"):
+        read_data_dir(written.path, require_text=False)
+    (tmp_path / "d" / "segments").write_text("s-r1-0001 r1 2 1\n")
+    with pytest.raises(DataDirError, match=r"segments:1: end 1 is not after start 2"):
+        read_data_dir(written.path, require_text=False)
+    with pytest.raises(DataDirError, match="some utterances have segments and others not"):
+        write_data_dir(tmp_path / "mixed", [utts[0], Utterance("s-x", "/x.wav", "", "s")])
+    with pytest.raises(DataDirError, match="recording 'r1' has two audio entries"):
+        write_data_dir(tmp_path / "two", [utts[0], Utterance("s-y", "/y.wav", "", "s", utts[0].segment)])
 
 
 def test_missing_files_and_transcripts(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -104,66 +105,162 @@ def test_config_file(tmp_path: Path) -> None:
     assert result.returncode == 1 and "missing.conf' not found" in result.stderr
 
 
-def run_local(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["bash", str(RUN_LOCAL), *args], capture_output=True, text=True, timeout=60, cwd=cwd
-    )
+# ---- the Kaldi-named data-directory wrappers (each runs `asr data ...`)
 
 
-def test_run_local_job_array(tmp_path: Path) -> None:
-    result = run_local(
-        "JOB=1:3",
-        "log/task.JOB.log",
-        "bash",
-        "-c",
-        "echo job JOB of 3; echo err JOB >&2",
-        cwd=tmp_path,
-    )
+def tool(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(TOOLS / name), *args], capture_output=True, text=True,
+                          timeout=120, cwd=cwd)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """4 utterances of 2 speakers with real (tiny) audio files."""
+    import numpy as np
+    import soundfile as sf
+
+    from asr.data.kaldi import Utterance, write_data_dir
+
+    utts = []
+    for spk in ("a", "b"):
+        for i in range(2):
+            wav = tmp_path / f"{spk}{i}.wav"
+            sf.write(wav, np.zeros(800 * (i + 1), dtype=np.float32), 8000, subtype="PCM_16")
+            utts.append(Utterance(f"{spk}-{i}", str(wav), f"word {spk}{i}", spk))
+    return write_data_dir(tmp_path / "data", utts).path
+
+
+def _ids(path: Path) -> list[str]:
+    return [line.split()[0] for line in (path / "utt2spk").read_text().splitlines()]
+
+
+def test_validate_and_fix_wrappers(data_dir: Path, tmp_path: Path) -> None:
+    result = tool("validate_data_dir.sh", str(data_dir), cwd=tmp_path)
+    assert result.returncode == 1  # Kaldi's default: feats.scp is required
+    assert "feats.scp: file not found (if this is by design, use --no-feats)" in result.stdout
+    result = tool("validate_data_dir.sh", "--no-feats", str(data_dir), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (data_dir / "text").write_text("b-1 x\na-0 y\n")
+    result = tool("fix_data_dir.sh", str(data_dir), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{data_dir}: kept 2 of 4 utterances" in result.stdout
+    assert _ids(data_dir) == ["a-0", "b-1"]
+    assert tool("validate_data_dir.sh", cwd=tmp_path).returncode == 1  # usage
+
+
+# Argument translation, checked against a stand-in `asr` on PATH that records its arguments.
+WRAPPER_CASES = [
+    ("validate_data_dir.sh", ["d"], "data validate --require-feats d"),
+    ("validate_data_dir.sh", ["--no-feats", "--no-text", "d"], "data validate --no-text d"),
+    ("validate_data_dir.sh", ["--no-spk-sort", "--no-wav", "--no-feats", "d"],
+     "data validate --no-spk-sort --no-wav d"),
+    ("fix_data_dir.sh", ["d"], "data fix d"),
+    ("subset_data_dir.sh", ["--first", "src", "10", "dst"], "data subset src dst --first 10"),
+    ("subset_data_dir.sh", ["--last", "src", "3", "dst"], "data subset src dst --last 3"),
+    ("subset_data_dir.sh", ["--shortest", "src", "5", "dst"], "data subset src dst --shortest 5"),
+    ("subset_data_dir.sh", ["--per-spk", "src", "2", "dst"], "data subset src dst --per-spk 2"),
+    ("subset_data_dir.sh", ["--speakers", "src", "7", "dst"], "data subset src dst --speakers 7"),
+    ("subset_data_dir.sh", ["src", "4", "dst"], "data subset src dst --evenly 4"),
+    ("subset_data_dir.sh", ["--utt-list", "l", "src", "dst"], "data subset src dst --utt-list l"),
+    ("subset_data_dir.sh", ["--spk-list", "l", "src", "dst"], "data subset src dst --spk-list l"),
+    ("combine_data.sh", ["--extra-files", "x", "dst", "a", "b"], "data combine dst a b"),
+    ("split_data.sh", ["d", "4"], "data split d 4"),
+    ("split_data.sh", ["--per-utt", "d", "4"], "data split --per-utt d 4"),
+    ("copy_data_dir.sh", ["--utt-prefix", "-p", "--spk-suffix", "s", "src", "dst"],
+     "data copy --utt-prefix=-p --spk-suffix=s src dst"),
+    ("perturb_data_dir_speed.sh", ["0.9", "src", "dst"], "data perturb-speed 0.9 src dst"),
+    ("get_utt2dur.sh", ["--nj", "4", "d"], "data get-durations d"),
+]
+USAGE_ERRORS = [
+    ("validate_data_dir.sh", []),
+    ("validate_data_dir.sh", ["--bogus", "d"]),
+    ("fix_data_dir.sh", ["a", "b"]),
+    ("subset_data_dir.sh", ["--first", "src", "dst"]),
+    ("subset_data_dir.sh", ["--utt-list", "l", "src"]),
+    ("combine_data.sh", ["dst"]),
+    ("split_data.sh", ["d"]),
+    ("copy_data_dir.sh", ["src"]),
+    ("perturb_data_dir_speed.sh", ["0.9", "same", "same"]),
+    ("get_utt2dur.sh", []),
+]
+
+
+@pytest.fixture
+def fake_asr(tmp_path: Path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    (bin_dir / "asr").write_text(f'#!/usr/bin/env bash\necho "$*" >> {calls}\n')
+    (bin_dir / "asr").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+    def run(name: str, *args: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+        calls.unlink(missing_ok=True)
+        result = subprocess.run(["bash", str(TOOLS / name), *args], capture_output=True,
+                                text=True, timeout=30, cwd=tmp_path, env=env)
+        return result, calls.read_text().splitlines() if calls.exists() else []
+
+    return run
+
+
+@pytest.mark.parametrize(("name", "args", "expected"), WRAPPER_CASES)
+def test_wrappers_translate_kaldi_arguments(fake_asr, name, args, expected) -> None:
+    result, calls = fake_asr(name, *args)
     assert result.returncode == 0, result.stderr
-    logs = sorted((tmp_path / "log").iterdir())
-    assert [p.name for p in logs] == ["task.1.log", "task.2.log", "task.3.log"]
-    for job, log in enumerate(logs, 1):
-        lines = log.read_text().splitlines()
-        assert lines[0] == f"# bash -c echo job {job} of 3; echo err {job} >&2"
-        assert lines[1].startswith("# Started at ")
-        assert f"job {job} of 3" in lines and f"err {job}" in lines
-        assert lines[-1].startswith("# Ended (code 0) at ")
+    assert calls == [expected]
 
 
-def test_run_local_failure_names_log(tmp_path: Path) -> None:
-    result = run_local("JOB=1:3", "log/x.JOB.log", "bash", "-c", "[ JOB != 2 ]", cwd=tmp_path)
-    assert result.returncode == 1
-    assert "1 / 3 job(s) failed" in result.stderr
-    assert "log/x.2.log" in result.stderr and "x.1.log" not in result.stderr
-    assert (
-        (tmp_path / "log" / "x.2.log").read_text().splitlines()[-1].startswith("# Ended (code 1)")
-    )
-    assert (
-        (tmp_path / "log" / "x.3.log").read_text().splitlines()[-1].startswith("# Ended (code 0)")
-    )
+@pytest.mark.parametrize(("name", "args"), USAGE_ERRORS)
+def test_wrappers_reject_bad_usage(fake_asr, name, args) -> None:
+    result, calls = fake_asr(name, *args)
+    assert result.returncode == 1 and calls == []
+    assert result.stderr.strip()
 
 
-def test_run_local_single_job_and_options(tmp_path: Path) -> None:
-    (tmp_path / "my dir").mkdir()
-    result = run_local(
-        "--max-jobs-run",
-        "1",
-        "--mem",
-        "4G",
-        "--num-threads",
-        "2",
-        "one.log",
-        "touch",
-        "my dir/file",
-        cwd=tmp_path,
-    )
+def test_perturb_and_combine_wrappers(data_dir: Path, tmp_path: Path) -> None:
+    result = tool("perturb_data_dir_speed.sh", "0.9", str(data_dir), "sp", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "my dir" / "file").exists()  # arguments with spaces stay whole
-    assert (tmp_path / "one.log").read_text().splitlines()[-1].startswith("# Ended (code 0)")
-    result = run_local("JOB=2", "j.JOB.log", "echo", "JOB", cwd=tmp_path)
-    assert result.returncode == 0 and "2" in (tmp_path / "j.2.log").read_text().splitlines()
+    wav_scp = (tmp_path / "sp" / "wav.scp").read_text().splitlines()
+    assert wav_scp[0] == f"sp0.9-a-0 sox -t wav {tmp_path / 'a0.wav'} -t wav - speed 0.9 |"
+    result = tool("combine_data.sh", "all", str(data_dir), "sp", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert len(_ids(tmp_path / "all")) == 8
 
 
-def test_run_local_usage_errors(tmp_path: Path) -> None:
-    assert run_local("--bogus", "1", "a.log", "true", cwd=tmp_path).returncode == 2
-    assert run_local("a.log", cwd=tmp_path).returncode == 2
+# ---- tools/decode.sh: --nj parallel decoding, merged in order, scored once
+
+
+def test_decode_sh_with_parallel_jobs(yesno_waves: Path, tmp_path: Path) -> None:
+    from asr.cli import main as asr_main
+    from asr.data.kaldi import Utterance, write_data_dir
+
+    wavs = sorted(yesno_waves.glob("*.wav"))[:6]
+    utts = []
+    for i, wav in enumerate(wavs):
+        spk = f"s{i % 3}"
+        words = " ".join("YES" if x == "1" else "NO" for x in wav.stem.split("_"))
+        utts.append(Utterance(f"{spk}-{wav.stem}", str(wav), words, spk))
+    data = write_data_dir(tmp_path / "data", utts).path
+    tiny = ["features.sample_rate=8000", "features.n_mels=16", "model.num_layers=1",
+            "model.hidden_size=8", "model.frame_stack=3", "train.epochs=1",
+            "tokenizer.type=word", "train.early_stop_patience=0"]
+    args = ["train", "--train", str(data), "--exp-dir", str(tmp_path / "exp"), "--no-progress"]
+    for override in tiny:
+        args += ["--set", override]
+    assert asr_main.main(args) == 0
+    model = str(tmp_path / "exp" / "final")
+    result = tool("decode.sh", "--nj", "2", "--cmd", f"{TOOLS / 'run_local.sh'}", "--device",
+                  "cpu", model, str(data), "dec", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    dec = tmp_path / "dec"
+    assert sorted(p.name for p in (dec / "log").iterdir()) == ["decode.1.log", "decode.2.log"]
+    assert [_ids(data / "split2" / str(j)) for j in (1, 2)] == [  # whole speakers per job
+        sorted(u.utt_id for u in utts if u.speaker in group) for group in (("s0",), ("s1", "s2"))]
+    # The merged hypotheses are those of one job over the whole directory, in the same order.
+    assert asr_main.main(["decode", "--model", model, "--data", str(data), "--out",
+                          str(tmp_path / "one"), "--device", "cpu"]) == 0
+    assert (dec / "text").read_text() == (tmp_path / "one" / "text").read_text()
+    assert (dec / "wer").read_text().startswith("%WER ")
+    one = (tmp_path / "one" / "wer").read_text().splitlines()
+    assert (dec / "wer").read_text().splitlines() == [x for x in one if x.startswith("%")]
+    assert "| s0 |" in (dec / "per_spk").read_text()

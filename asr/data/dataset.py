@@ -8,12 +8,14 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
+from torch import nn
 
-from asr.audio import load_audio
 from asr.data.kaldi import DataDir
+from asr.data.wavscp import load_utterance_audio
 from asr.errors import AudioError
-from asr.features import LogMel
+from asr.features.dump import read_feats_scp, speaker_normalise
 from asr.text import Tokenizer
 
 log = logging.getLogger(__name__)
@@ -61,40 +63,57 @@ def ctc_min_frames(tokens: list[int]) -> int:
 @torch.no_grad()
 def load_examples(
     data: DataDir,
-    frontend: LogMel,
+    frontend: nn.Module,
     tokenizer: Tokenizer,
     subsampling: int = 1,
     max_duration_s: float | None = None,
     require_text: bool = True,
     progress: bool = False,
 ) -> tuple[list[Example], SkipReport]:
-    """Decode and featurise every utterance of ``data``.
+    """Featurise every utterance of ``data`` with ``frontend`` (see
+    :func:`asr.features.build_frontend`), on the device its buffers are on.
 
-    Skipped (counted, never silent): unreadable audio, empty transcripts (when ``require_text``),
-    utterances longer than ``max_duration_s``, and utterances whose (subsampled) frame count is
-    below what CTC needs for their labels.
+    With ``features.source: feats.scp`` the features are read from the data dir's dumped
+    ``feats.scp`` (``asr data compute-features``) instead; the dump must have been made with
+    the same feature settings. With ``features.cmvn: speaker`` each utterance is normalised
+    with the statistics of its speaker over the kept utterances of ``data``.
+
+    Skipped (counted, never silent): unreadable audio (or no entry in feats.scp), empty
+    transcripts (when ``require_text``), utterances longer than ``max_duration_s``, and
+    utterances whose (subsampled) frame count is below what CTC needs for their labels.
     """
     from tqdm import tqdm
 
-    sample_rate = frontend.config.sample_rate
+    config = frontend.config
+    sample_rate = config.sample_rate
+    dumped = read_feats_scp(data.path, config) if config.source == "feats.scp" else None
+    device = next(iter(frontend.buffers()), torch.zeros(0)).device
     examples: list[Example] = []
     report = SkipReport()
     for utt in tqdm(data.utterances, desc=f"features {data.path.name}", disable=not progress):
         if require_text and not utt.text.strip():
             report.add("empty transcript", utt.utt_id)
             continue
-        try:
-            samples, _ = load_audio(utt.wav, sample_rate)
-        except AudioError as exc:
-            log.warning("utterance %s: %s", utt.utt_id, exc)
-            report.add("unreadable audio", utt.utt_id)
-            continue
-        duration = len(samples) / sample_rate
+        if dumped is not None:
+            if utt.utt_id not in dumped:
+                report.add("no entry in feats.scp", utt.utt_id)
+                continue
+            feats = torch.from_numpy(np.array(dumped[utt.utt_id], dtype=np.float32))
+            duration = feats.shape[0] * frontend.hop_length / sample_rate
+        else:
+            try:
+                samples = load_utterance_audio(utt, sample_rate)  # segments, arks, pipes
+            except AudioError as exc:
+                log.warning("utterance %s: %s", utt.utt_id, exc)
+                report.add("unreadable audio", utt.utt_id)
+                continue
+            duration = len(samples) / sample_rate
         if max_duration_s is not None and duration > max_duration_s:
             report.add(f"longer than {max_duration_s:g} s", utt.utt_id)
             continue
-        feats, _ = frontend(torch.from_numpy(samples))
-        feats = feats[0]
+        if dumped is None:
+            feats, _ = frontend(torch.from_numpy(samples).to(device))
+            feats = feats[0].cpu()
         tokens = tokenizer.encode(utt.text)
         out_frames = -(-feats.shape[0] // subsampling)
         if require_text and out_frames < ctc_min_frames(tokens):
@@ -110,4 +129,10 @@ def load_examples(
                 duration,
             )
         )
+    if config.cmvn == "speaker" and examples:
+        normalised = speaker_normalise(
+            {e.utt_id: e.feats for e in examples}, {e.utt_id: e.speaker for e in examples}
+        )
+        for example in examples:
+            example.feats = normalised[example.utt_id]
     return examples, report
