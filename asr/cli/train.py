@@ -1,4 +1,9 @@
-"""``asr train``: train a BiLSTM-CTC model on Kaldi data directories."""
+"""``asr train``: train a BiLSTM-CTC model on Kaldi data directories.
+
+One process, or one per GPU under ``torchrun`` (data parallel; rank 0 writes everything)::
+
+    torchrun --nproc_per_node=4 -m asr.cli.main train --train data/train ...
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,8 @@ import sys
 from pathlib import Path
 
 from asr.cli.common import add_verbosity
-from asr.config import load_config
-from asr.data import read_data_dir
-from asr.data.dataset import load_examples
+from asr.config import ExperimentConfig, load_config
 from asr.errors import AsrError
-from asr.features import LogMel
-from asr.text import Tokenizer
 from asr.utils import setup_logging
 
 log = logging.getLogger("asr.train")
@@ -24,52 +25,123 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="train an acoustic model",
         description="Train a deep (bi)LSTM-CTC model. Resumes from the newest checkpoint in "
-        "EXP_DIR unless --no-resume. The best model on dev loss is exported to EXP_DIR/final.",
+        "EXP_DIR unless --no-resume. The best model on dev loss is exported to EXP_DIR/final. "
+        "SIGINT/SIGTERM save a checkpoint and stop (exit code 130); rerun to resume. For "
+        "several GPUs: torchrun --nproc_per_node=N -m asr.cli.main train ...",
     )
-    p.add_argument("--train", required=True, help="training data dir (wav.scp, text)")
+    p.add_argument("--train", help="training data dir (wav.scp, text)")
     p.add_argument("--dev", help="dev data dir for early stopping and model selection")
-    p.add_argument("--exp-dir", required=True, help="experiment directory for logs, checkpoints, model")
+    p.add_argument("--exp-dir", help="experiment directory for logs, checkpoints, model")
     p.add_argument("--config", action="append", default=[], help="YAML config; repeat to merge in order")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one config value, e.g. --set model.hidden_size=128")
+    p.add_argument("--init-from", metavar="PATH",
+                   help="start from these weights (a model dir, an experiment dir's best.pt, or a "
+                   "checkpoint), e.g. phase 2 with weight noise from phase 1's best; same as "
+                   "--set train.init_from=PATH")
     p.add_argument("--no-resume", action="store_true", help="start from scratch even if checkpoints exist")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--print-params", action="store_true",
+                   help="print the model's parameter count (and the count as Graves et al. 2013 "
+                   "count weights) for the given configs, then exit; no data needed")
+    p.add_argument("--feat-dim", type=int,
+                   help="with --print-params: input dimension (default: the features config's)")
+    p.add_argument("--num-tokens", type=int, default=62,
+                   help="with --print-params: output units including blank (default 62, as TIMIT)")
+    p.add_argument("--graves-table", action="store_true",
+                   help="print the parameter counts of the conf/model/ctc_*.yaml presets with 123 "
+                   "inputs and 62 outputs next to the paper's, then exit")
     add_verbosity(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, parser=p)
+
+
+def print_params(config: ExperimentConfig, feat_dim: int | None, num_tokens: int) -> None:
+    from asr.features import feature_dim
+    from asr.model import AcousticModel, count_parameters, graves_weight_count
+
+    dim = feat_dim if feat_dim is not None else feature_dim(config.features)
+    model = AcousticModel(config.model, dim, num_tokens, cmvn=config.features.cmvn)
+    graves = graves_weight_count(config.model, dim, num_tokens)
+    print(f"inputs {dim}, outputs {num_tokens}")
+    print(f"parameters: {count_parameters(model):,}")
+    if graves is not None:
+        print(f"weights as Graves et al. (2013) count them (peephole LSTM, one bias per gate): {graves:,}")
+
+
+def graves_table() -> str:
+    from asr.model.params import format_preset_table, preset_counts
+
+    conf = Path(__file__).resolve().parents[2] / "conf" / "model"
+    paths = sorted(conf.glob("ctc_*.yaml"))
+    if not paths:
+        raise AsrError(f"{conf}: no ctc_*.yaml presets found (run from a source checkout)")
+    return format_preset_table(preset_counts(paths))
 
 
 def run(args: argparse.Namespace) -> int:
-    exp_dir = Path(args.exp_dir)
-    setup_logging(args.verbose, exp_dir / "train.log")
+    if args.graves_table:
+        print(graves_table())
+        return 0
     config = load_config(args.config, args.overrides)
+    if args.print_params:
+        print_params(config, args.feat_dim, args.num_tokens)
+        return 0
+    if not args.train or not args.exp_dir:
+        args.parser.error("--train and --exp-dir are required (unless --print-params or --graves-table)")
+    if args.init_from:
+        config.train.init_from = args.init_from
+    from asr.train.ddp import init_distributed, shutdown
+
+    dist = init_distributed(config.train.device)
+    exp_dir = Path(args.exp_dir)
+    # Only rank 0 writes train.log; the other ranks report warnings and errors to stderr.
+    setup_logging(args.verbose, exp_dir / "train.log" if dist.is_main else None)
+    if not dist.is_main:
+        logging.getLogger().setLevel(logging.WARNING)
+    try:
+        return _train(args, config, exp_dir, dist)
+    finally:
+        shutdown()
+
+
+def _train(args: argparse.Namespace, config: ExperimentConfig, exp_dir: Path, dist) -> int:
     log.info("command: %s", " ".join(sys.argv))
     import torch
 
+    from asr.data import read_data_dir
+    from asr.data.dataset import load_examples
+    from asr.features import build_frontend
+    from asr.text import Tokenizer
+    from asr.train import Trainer
+    from asr.train.data import load_waveforms
+
     if config.train.num_threads > 0:
         torch.set_num_threads(config.train.num_threads)
-    frontend = LogMel(config.features)
     train_dir = read_data_dir(args.train)
     tokens_file = exp_dir / "tokens.txt"
     if tokens_file.exists() and not args.no_resume:
         tokenizer = Tokenizer.load(tokens_file, config.tokenizer.type)  # keep ids stable across a resume
     else:
         tokenizer = Tokenizer.build((u.text for u in train_dir.utterances), config.tokenizer.type)
-    progress = sys.stderr.isatty() and not args.no_progress
+    progress = sys.stderr.isatty() and not args.no_progress and dist.is_main
     subsampling = config.model.frame_stack
-    train_set, report = load_examples(
-        train_dir, frontend, tokenizer, subsampling, config.train.max_duration_s, progress=progress
-    )
+
+    def load(data_dir, max_duration_s=None):
+        if config.train.features_on_the_fly:
+            return load_waveforms(data_dir, config.features, tokenizer, subsampling, max_duration_s, progress=progress)
+        frontend = build_frontend(config.features)
+        return load_examples(data_dir, frontend, tokenizer, subsampling, max_duration_s, progress=progress)
+
+    train_set, report = load(train_dir, config.train.max_duration_s)
     report.log(str(train_dir.path))
     log.info("%s: %d utterances, %.2f hours", train_dir.path, len(train_set), sum(e.duration for e in train_set) / 3600)
     dev_set = []
     if args.dev:
         dev_dir = read_data_dir(args.dev)
-        dev_set, dev_report = load_examples(dev_dir, frontend, tokenizer, subsampling, progress=progress)
+        dev_set, dev_report = load(dev_dir)
         dev_report.log(str(dev_dir.path))
     if not train_set:
         raise AsrError(f"{train_dir.path}: no usable training utterances (see the warnings above)")
-    from asr.train import Trainer
-
-    trainer = Trainer(config, exp_dir, tokenizer, train_set, dev_set, progress=progress)
+    trainer = Trainer(config, exp_dir, tokenizer, train_set, dev_set, progress=progress, dist=dist)
     trainer.fit(resume=not args.no_resume)
     return 0

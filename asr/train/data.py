@@ -1,0 +1,146 @@
+"""Training examples as waveforms, for features computed on the fly on the training device.
+
+:func:`load_waveforms` applies the same filters as :func:`asr.data.dataset.load_examples` (and
+reports what it skips in the same way); the features themselves are computed per batch by the
+configured front-end (``asr.features.build_frontend``) on the training device, so a GPU does
+the front-end work and no feature cache is kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from asr.config import FeatureConfig
+from asr.data.batching import Batch, collate
+from asr.data.dataset import Example, SkipReport, ctc_min_frames
+from asr.data.kaldi import DataDir
+from asr.data.wavscp import load_utterance_audio
+from asr.errors import AudioError
+from asr.features import build_frontend
+from asr.text import Tokenizer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WaveExample:
+    utt_id: str
+    samples: torch.Tensor  # (num_samples,) float32 at the feature sample rate
+    tokens: torch.Tensor  # (label_len,) int64
+    text: str
+    speaker: str
+    duration: float  # seconds
+    num_frames: int  # feature frames the front-end will produce
+
+
+@dataclass
+class WaveBatch:
+    utt_ids: list[str]
+    waves: torch.Tensor  # (batch, samples), zero padded
+    wave_lengths: torch.Tensor  # (batch,) int64
+    targets: torch.Tensor  # (sum of label lengths,) int64
+    target_lengths: torch.Tensor  # (batch,) int64
+
+    def pin_memory(self) -> WaveBatch:
+        return WaveBatch(
+            self.utt_ids, self.waves.pin_memory(), self.wave_lengths, self.targets, self.target_lengths
+        )
+
+    def to(self, device: torch.device) -> WaveBatch:
+        return WaveBatch(
+            self.utt_ids,
+            self.waves.to(device, non_blocking=True),
+            self.wave_lengths.to(device),
+            self.targets.to(device),
+            self.target_lengths.to(device),
+        )
+
+
+AnyExample = Example | WaveExample
+AnyBatch = Batch | WaveBatch
+
+
+def num_frames(example: AnyExample) -> int:
+    """Feature frames of an example, precomputed or not."""
+    if isinstance(example, WaveExample):
+        return example.num_frames
+    return int(example.feats.shape[0])
+
+
+def collate_waves(examples: Sequence[WaveExample]) -> WaveBatch:
+    lengths = torch.tensor([len(e.samples) for e in examples], dtype=torch.long)
+    waves = torch.zeros(len(examples), int(lengths.max()))
+    for i, example in enumerate(examples):
+        waves[i, : len(example.samples)] = example.samples
+    return WaveBatch(
+        [e.utt_id for e in examples],
+        waves,
+        lengths,
+        torch.cat([e.tokens for e in examples]),
+        torch.tensor([len(e.tokens) for e in examples], dtype=torch.long),
+    )
+
+
+def make_batch(examples: Sequence[AnyExample]) -> AnyBatch:
+    """Pad a list of examples of one kind into a batch of that kind."""
+    if isinstance(examples[0], WaveExample):
+        return collate_waves(examples)  # type: ignore[arg-type]
+    return collate(examples)  # type: ignore[arg-type]
+
+
+def load_waveforms(
+    data: DataDir,
+    features: FeatureConfig,
+    tokenizer: Tokenizer,
+    subsampling: int = 1,
+    max_duration_s: float | None = None,
+    require_text: bool = True,
+    progress: bool = False,
+) -> tuple[list[WaveExample], SkipReport]:
+    """Decode every utterance of ``data`` at the feature sample rate and keep the waveform.
+
+    Skipped (counted, never silent): unreadable audio, empty transcripts (when
+    ``require_text``), utterances longer than ``max_duration_s``, and utterances whose
+    (subsampled) frame count is below what CTC needs for their labels.
+    """
+    from tqdm import tqdm
+
+    sample_rate = features.sample_rate
+    extractor = build_frontend(features)  # only its frame count is used here
+    examples: list[WaveExample] = []
+    report = SkipReport()
+    for utt in tqdm(data.utterances, desc=f"audio {data.path.name}", disable=not progress):
+        if require_text and not utt.text.strip():
+            report.add("empty transcript", utt.utt_id)
+            continue
+        try:
+            samples = load_utterance_audio(utt, sample_rate)  # segments, arks, pipes
+        except AudioError as exc:
+            log.warning("utterance %s: %s", utt.utt_id, exc)
+            report.add("unreadable audio", utt.utt_id)
+            continue
+        duration = len(samples) / sample_rate
+        if max_duration_s is not None and duration > max_duration_s:
+            report.add(f"longer than {max_duration_s:g} s", utt.utt_id)
+            continue
+        frames = int(extractor.num_frames(torch.tensor(len(samples))))
+        tokens = tokenizer.encode(utt.text)
+        if require_text and -(-frames // subsampling) < ctc_min_frames(tokens):
+            report.add("too short for its transcript", utt.utt_id)
+            continue
+        examples.append(
+            WaveExample(
+                utt.utt_id,
+                torch.from_numpy(samples),
+                torch.tensor(tokens, dtype=torch.long),
+                utt.text,
+                utt.speaker,
+                duration,
+                frames,
+            )
+        )
+    return examples, report

@@ -1,0 +1,506 @@
+"""The CTC trainer: updates with gradient accumulation, bf16 autocast, weight noise and
+clipping over data-parallel ranks; epochs with dev evaluation, checkpoints (exact resume, also
+mid-epoch), a clean stop on SIGINT/SIGTERM, early stopping and export of the best model.
+
+Layout of an experiment directory (written by rank 0 only)::
+
+    exp/NAME/config.yaml            resolved config of the run
+    exp/NAME/tokens.txt             output units
+    exp/NAME/train.log              one line per event (written by ``asr train``)
+    exp/NAME/tb/                    TensorBoard scalars
+    exp/NAME/checkpoints/           epoch-N.pt, step-S.pt, best.pt, last (asr.train.checkpoint)
+    exp/NAME/final/                 the exported model directory (best weights)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import math
+import random
+import signal
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from asr.config import ExperimentConfig, save_config
+from asr.errors import AsrError
+from asr.features import CmvnStats
+from asr.model import build_model, count_parameters, graves_weight_count
+from asr.modeldir import save_model_dir
+from asr.text import Tokenizer
+from asr.train import ddp
+from asr.train.batches import pin, prefetched
+from asr.train.build import make_augmentation, make_frontend, make_optimizer, wrap_model
+from asr.train.checkpoint import (
+    CheckpointError,
+    Checkpoints,
+    load_file,
+    load_weights,
+    rng_state,
+    set_rng_state,
+    weights_path,
+)
+from asr.train.data import AnyBatch, AnyExample, WaveBatch, WaveExample, make_batch, num_frames
+from asr.train.evaluate import evaluate
+from asr.train.interrupt import StopRequest, TrainingInterrupted
+from asr.train.losses import ctc_losses, infinite_count
+from asr.train.noise import WeightNoise
+from asr.train.sampler import BucketBatchSampler
+from asr.train.schedule import make_plateau, set_lr, step_lr
+from asr.train.stats import EpochStats, EpochTotals, StepResult
+from asr.utils import resolve_device
+
+log = logging.getLogger("asr.train")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    """Trains ``config.model`` on ``train_set``: feature :class:`~asr.data.dataset.Example` s,
+    or :class:`~asr.train.data.WaveExample` s whose features are computed on the device."""
+
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        exp_dir: str | Path,
+        tokenizer: Tokenizer,
+        train_set: Sequence[AnyExample],
+        dev_set: Sequence[AnyExample],
+        progress: bool = True,
+        dist: ddp.DistInfo | None = None,
+    ) -> None:
+        if not train_set:
+            raise ValueError("no training utterances left after filtering")
+        if config.train.accum_grad < 1:
+            raise AsrError(f"train.accum_grad: {config.train.accum_grad} must be 1 or more")
+        self.config = config
+        self.tc = tc = config.train
+        self.exp_dir = Path(exp_dir)
+        self.ckpt_dir = self.exp_dir / "checkpoints"
+        self.checkpoints = Checkpoints(self.ckpt_dir, tc.keep_last)
+        self.tokenizer = tokenizer
+        self.train_set = list(train_set)
+        self.dev_set = list(dev_set)
+        self.progress = progress
+        self.dist = dist or ddp.DistInfo()
+        self.device = resolve_device(tc.device)
+        if self.device.type == "cuda" and self.dist.enabled:
+            self.device = torch.device("cuda", self.dist.local_rank)
+        if self.device.type == "cpu" and tc.num_threads > 0:
+            torch.set_num_threads(tc.num_threads)
+        seed_everything(tc.seed)
+        self.model = build_model(config.model, config.features, len(tokenizer)).to(self.device)
+        if self.dist.enabled:
+            # Same initial weights on every rank (seeded above), different dropout masks.
+            seed_everything(tc.seed + 1000 * self.dist.rank)
+        self.optimizer = make_optimizer(self.model, tc)
+        self.scheduler = make_plateau(self.optimizer, tc)
+        on_the_fly = isinstance(self.train_set[0], WaveExample)
+        self.frontend = make_frontend(config, on_the_fly, self.device)
+        self.augment, self.wave_augment = make_augmentation(config, on_the_fly)
+        self.net, self._ddp = wrap_model(self.model, self.device, self.dist.enabled, tc.compile)
+        self.noise = WeightNoise(self.model, tc.weight_noise, tc.seed)
+        self.sampler = BucketBatchSampler(
+            [num_frames(e) for e in self.train_set],
+            tc.max_frames_per_batch,
+            tc.max_utts_per_batch,
+            seed=tc.seed,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+        )
+        self.epoch = 0  # completed epochs
+        self.step_in_epoch = 0  # this rank's batches of the current epoch already trained on
+        self.global_step = 0  # optimizer updates
+        self.best_dev_loss = math.inf
+        self.best_epoch = 0
+        self.history: list[dict] = []
+        self.infinite_losses = 0
+        self.totals = EpochTotals()
+        self.step_callbacks: list[Callable[[Trainer, StepResult], None]] = []
+        self.stop = StopRequest()
+
+    # -- state -------------------------------------------------------------------------------
+
+    def _compute_cmvn(self) -> None:
+        stats = CmvnStats(self.model.feat_dim)
+        if self.frontend is None:
+            for example in self.train_set:
+                stats.add(example.feats)  # type: ignore[union-attr]
+        else:
+            lengths = [num_frames(e) for e in self.train_set]
+            order = BucketBatchSampler(lengths, self.tc.max_frames_per_batch, self.tc.max_utts_per_batch, shuffle=False)
+            for indices in order.global_batches(0):
+                batch = make_batch([self.train_set[i] for i in indices]).to(self.device)
+                feats, feat_lengths = self._features(batch)
+                for row, length in zip(feats.cpu(), feat_lengths.tolist(), strict=True):
+                    stats.add(row[:length])
+        mean, std = stats.mean_std()
+        self.model.normalizer.set_stats(mean.to(self.device), std.to(self.device))
+        log.info("global CMVN from %d frames of %d utterances", stats.count, len(self.train_set))
+
+    def state_dict(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": self.epoch,
+            "step_in_epoch": self.step_in_epoch,
+            "global_step": self.global_step,
+            "best_dev_loss": self.best_dev_loss,
+            "best_epoch": self.best_epoch,
+            "history": self.history,
+            "infinite_losses": self.infinite_losses,
+            "totals": dataclasses.asdict(self.totals),
+            "world_size": self.dist.world_size,
+            "accum_grad": self.tc.accum_grad,
+            # One entry per rank, so that each rank resumes its own random stream.
+            "rng": ddp.all_gather(rng_state(), self.dist),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        mid_epoch = int(state.get("step_in_epoch", 0))
+        if mid_epoch and (state.get("world_size"), state.get("accum_grad")) != (self.dist.world_size, self.tc.accum_grad):
+            raise CheckpointError(
+                f"{self.ckpt_dir}: the newest checkpoint is mid-epoch with {state.get('world_size')} "
+                f"rank(s) and accum_grad {state.get('accum_grad')}; resume with the same, or remove "
+                "its step-*.pt to resume from the last epoch end"
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch = int(state["epoch"])
+        self.step_in_epoch = mid_epoch
+        self.global_step = int(state.get("global_step", 0))
+        self.best_dev_loss = float(state["best_dev_loss"])
+        self.best_epoch = int(state["best_epoch"])
+        self.history = list(state["history"])
+        self.infinite_losses = int(state["infinite_losses"])
+        self.totals = EpochTotals(**state["totals"]) if "totals" in state else EpochTotals()
+        if "rng" in state:
+            states = state["rng"]
+            set_rng_state(states[self.dist.rank] if self.dist.rank < len(states) else states[0])
+        else:  # written before per-rank random states were kept
+            torch.set_rng_state(state["rng_torch"])
+            random.setstate((3, tuple(int(x) for x in state["rng_python"].tolist()), None))
+
+    def resume(self) -> bool:
+        path = self.checkpoints.latest()
+        if path is None:
+            return False
+        self.load_state_dict(load_file(path))
+        where = f"epoch {self.epoch}" + (f", batch {self.step_in_epoch}" if self.step_in_epoch else "")
+        log.info(
+            "resumed from %s (%s, update %d, best dev loss %.4f at epoch %d)",
+            path, where, self.global_step, self.best_dev_loss, self.best_epoch,
+        )
+        return True
+
+    def save_checkpoint(self, mid_epoch: bool = False) -> Path | None:
+        """Write the full training state (rank 0; every rank must call it, as the random states
+        of all ranks are gathered)."""
+        state = self.state_dict()
+        if not self.dist.is_main:
+            return None
+        return self.checkpoints.save(state, self.epoch, self.global_step, mid_epoch)
+
+    def init_weights(self, path: str | Path) -> None:
+        """Start from the weights (and CMVN statistics) in ``path``, e.g. the best dev
+        checkpoint of a first phase; the optimizer starts afresh."""
+        weights = load_weights(path)
+        path = weights_path(path)
+        try:
+            self.model.load_state_dict({k: v.to(self.device) for k, v in weights.items()})
+        except RuntimeError as exc:
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            raise CheckpointError(
+                f"{path}: weights do not fit this model ({lines[1] if len(lines) > 1 else lines[0]}); "
+                "use the model.* settings of the run that wrote them"
+            ) from None
+        log.info("initial weights from %s", path)
+
+    # -- one update --------------------------------------------------------------------------
+
+    def _features(self, batch: AnyBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(batch, time, dim)`` features and lengths of a batch already on the device."""
+        if isinstance(batch, WaveBatch):
+            assert self.frontend is not None
+            with torch.no_grad(), torch.autocast(self.device.type, enabled=False):
+                return self.frontend(batch.waves, batch.wave_lengths)
+        return batch.feats, batch.feat_lengths
+
+    def _frames(self, batch: AnyBatch) -> int:
+        """Input feature frames of a host-side batch (counted without a device sync)."""
+        if isinstance(batch, WaveBatch):
+            assert self.frontend is not None
+            return int(self.frontend.num_frames(batch.wave_lengths).sum())
+        return int(batch.feat_lengths.sum())
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.tc.precision == "bf16")
+
+    def _forward_backward(self, cpu_batch: AnyBatch, norm: float, sync: bool) -> tuple[float, int] | None:
+        """Loss and gradients of one batch; returns (summed loss, frames), or None when the
+        loss is not finite and the batch is left out (single process only)."""
+        frames = self._frames(cpu_batch)
+        batch = cpu_batch.to(self.device)
+        feats, lengths = self._features(batch)
+        no_sync = self._ddp.no_sync() if self._ddp is not None and not sync else contextlib.nullcontext()
+        with no_sync:
+            with self._autocast():
+                if self.augment is not None:
+                    log_probs, out_lengths = self.net(feats, lengths, augment=self.augment)
+                else:
+                    log_probs, out_lengths = self.net(feats, lengths)
+            losses = ctc_losses(log_probs, out_lengths, batch)
+            loss = losses.sum()
+            # Both numbers in one host sync.
+            loss_value, infinite = torch.stack([loss.detach().float(), infinite_count(losses, batch.target_lengths).float()]).tolist()
+            if infinite:
+                self.infinite_losses += int(infinite)
+                log.warning(
+                    "update %d: %d utterance(s) with no valid CTC alignment (loss zeroed; %d so far)",
+                    self.global_step, int(infinite), self.infinite_losses,
+                )
+            if not math.isfinite(loss_value) and not self.dist.enabled:
+                # Under DDP every rank must run backward; the non-finite gradient norm then
+                # skips the update on all ranks alike.
+                log.warning("update %d: non-finite loss, batch skipped (%s)", self.global_step, ", ".join(batch.utt_ids[:3]))
+                return None
+            (loss / norm).backward()
+        return loss_value, frames
+
+    def train_step(self, batches: Sequence[AnyBatch], utterances: int, progress: float) -> StepResult:
+        """One optimizer update over ``batches`` (this rank's share, accumulated).
+
+        The summed loss is divided by ``utterances / world_size`` with ``utterances`` counted
+        over all ranks: DDP averages the ranks' gradients, so the update equals one made on the
+        union of all ranks' batches with the loss averaged per utterance. With weight noise the
+        forward and backward passes see noisy weights and the clean ones are updated.
+        ``progress`` in [0, 1] drives the cosine schedule.
+        """
+        norm = utterances / self.dist.world_size
+        result = StepResult(updated=False)
+        self.optimizer.zero_grad(set_to_none=True)
+        with self.noise.applied(self.global_step):
+            for index, batch in enumerate(batches):
+                done = self._forward_backward(batch, norm, sync=index == len(batches) - 1)
+                if done is None:
+                    result.skipped += 1
+                    continue
+                result.loss += done[0]
+                result.frames += done[1]
+                result.utterances += len(batch.utt_ids)
+        if result.utterances == 0:
+            return result
+        max_norm = self.tc.clip_grad_norm if self.tc.clip_grad_norm > 0 else math.inf
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
+        if not math.isfinite(grad_norm):
+            result.skipped += 1
+            log.warning("update %d: non-finite gradient norm, update skipped", self.global_step)
+            return result
+        set_lr(self.optimizer, step_lr(self.tc, self.global_step, progress))
+        self.optimizer.step()
+        self.global_step += 1
+        result.updated = True
+        result.grad_norm = grad_norm
+        return result
+
+    # -- epochs ------------------------------------------------------------------------------
+
+    def _prepare(self, local: list[list[int]], first: int) -> list[AnyBatch]:
+        """The padded (pinned, perturbed) batches of the update starting at local batch
+        ``first``; runs in the prefetch thread."""
+        if self.wave_augment is not None:
+            # Drawn from (seed, rank, epoch, batch): the same after a resume, whatever the
+            # prefetching has consumed.
+            self.wave_augment.rng = np.random.default_rng((self.tc.seed, self.dist.rank, self.epoch, first))
+        out = []
+        for indices in local[first : first + self.tc.accum_grad]:
+            examples = [self.train_set[i] for i in indices]
+            if self.wave_augment is not None:
+                examples = [self._perturb(e) for e in examples]  # type: ignore[arg-type]
+            batch = make_batch(examples)
+            out.append(pin(batch) if self.device.type == "cuda" else batch)
+        return out
+
+    def _perturb(self, example: WaveExample) -> WaveExample:
+        assert self.wave_augment is not None
+        samples = torch.from_numpy(self.wave_augment(example.samples.numpy()))
+        return dataclasses.replace(example, samples=samples, num_frames=0)
+
+    def train_epoch(self, tb=None, limit: int | None = None) -> tuple[float, float, int]:
+        """Train on this rank's batches of epoch ``self.epoch`` from ``self.step_in_epoch`` on
+        (at most ``limit`` updates). Returns the epoch's loss per utterance, frames per second
+        of this call and the number of skipped batches or updates."""
+        from tqdm import tqdm
+
+        self.model.train()
+        local = self.sampler.batches(self.epoch)
+        firsts = list(range(self.step_in_epoch, len(local), self.tc.accum_grad))[:limit]
+        frames = 0
+        start = time.perf_counter()
+        last_log = (start, 0)
+        bar = tqdm(
+            total=len(local), initial=self.step_in_epoch, desc=f"epoch {self.epoch + 1}",
+            disable=not (self.progress and self.dist.is_main), leave=False, unit="batch",
+        )
+        for first, batches in prefetched(firsts, lambda f: self._prepare(local, f)):
+            utterances = self.sampler.update_utterances(self.epoch, first, len(batches))
+            progress = (self.epoch + first / len(local)) / max(self.tc.epochs, 1)
+            result = self.train_step(batches, utterances, progress)
+            self.step_in_epoch = first + len(batches)
+            self.totals.add(result)
+            bar.update(len(batches))
+            if result.updated:
+                frames += result.frames
+                now = time.perf_counter()
+                if self.progress:
+                    bar.set_postfix(loss=f"{self.totals.loss / max(self.totals.utterances, 1):.3f}",
+                                    fps=f"{frames / (now - start):.0f}")
+                if tb is not None and (self.global_step - 1) % max(self.tc.log_every_steps, 1) == 0:
+                    fps = (frames - last_log[1]) / max(now - last_log[0], 1e-9) * self.dist.world_size
+                    last_log = (now, frames)
+                    tb.add_scalar("train/loss", result.loss / max(result.utterances, 1), self.global_step)
+                    tb.add_scalar("train/grad_norm", result.grad_norm, self.global_step)
+                    tb.add_scalar("train/lr", self.optimizer.param_groups[0]["lr"], self.global_step)
+                    tb.add_scalar("train/frames_per_s", fps, self.global_step)
+            for callback in self.step_callbacks:
+                callback(self, result)
+            if self._stop_requested():
+                bar.close()
+                self._interrupted(self.save_checkpoint(mid_epoch=True))
+            every = self.tc.checkpoint_every_steps
+            if every > 0 and result.updated and self.global_step % every == 0 and self.step_in_epoch < len(local):
+                self.save_checkpoint(mid_epoch=True)
+        bar.close()
+        elapsed = time.perf_counter() - start
+        return self.totals.loss / max(self.totals.utterances, 1), frames / max(elapsed, 1e-9), self.totals.skipped
+
+    def evaluate(self, examples: Sequence[AnyExample]) -> tuple[float, float, float]:
+        """Dev loss per utterance, greedy WER and CER (percent); see :func:`evaluate`."""
+        return evaluate(
+            self.model, examples, self._features, self.tokenizer, self.device,
+            self.tc.max_frames_per_batch, self.tc.max_utts_per_batch, self.tc.precision, self.dist,
+        )
+
+    # -- stopping ----------------------------------------------------------------------------
+
+    def request_stop(self, signum: int = signal.SIGINT) -> None:
+        """Stop after the current update: save a checkpoint, raise :class:`TrainingInterrupted`."""
+        self.stop.request(signum)
+
+    def _stop_requested(self) -> bool:
+        return ddp.any_rank(self.stop.requested, self.dist, self.device)
+
+    def _interrupted(self, path: Path | None) -> None:
+        where = f"epoch {self.epoch + 1}, batch {self.step_in_epoch}" if self.step_in_epoch else f"end of epoch {self.epoch}"
+        saved = f"checkpoint saved to {path}" if path else "checkpoint saved by rank 0"
+        log.warning("%s: stopped at %s (update %d); %s", self.stop.name, where, self.global_step, saved)
+        raise TrainingInterrupted(
+            f"{self.exp_dir}: stopped by {self.stop.name} at {where}; {saved}; run the same command "
+            "again to resume"
+        )
+
+    def _should_stop(self) -> bool:
+        patience = self.tc.early_stop_patience
+        return patience > 0 and self.epoch - self.best_epoch >= patience and self.best_epoch > 0
+
+    # -- the run -----------------------------------------------------------------------------
+
+    def _describe(self) -> None:
+        mc = self.config.model
+        graves = graves_weight_count(mc, self.model.feat_dim, len(self.tokenizer))
+        extra = f"; {graves:,} as Graves et al. (2013) count them" if graves and mc.cell == "lstm" else ""
+        log.info(
+            "model: %d parameters%s (%d x %s %s LSTM, %d cells%s, %s front-end x%d%s), %d tokens; "
+            "device %s%s; %d train / %d dev utterances",
+            count_parameters(self.model), extra, mc.num_layers,
+            "bidirectional" if mc.bidirectional else "unidirectional",
+            "peephole" if mc.cell == "peephole" else "cuDNN/nn",
+            mc.hidden_size, f", projection {mc.proj_size}" if mc.proj_size else "",
+            mc.frontend, mc.frame_stack, ", layer norm" if mc.layer_norm else "",
+            len(self.tokenizer), self.device,
+            f" x {self.dist.world_size} ranks" if self.dist.enabled else "",
+            len(self.train_set), len(self.dev_set),
+        )
+
+    def fit(self, resume: bool = True) -> Path:
+        """Train until ``epochs`` or early stopping; export and return the best model directory."""
+        main = self.dist.is_main
+        if main:
+            self.exp_dir.mkdir(parents=True, exist_ok=True)
+            save_config(self.config, self.exp_dir / "config.yaml")
+            self.tokenizer.save(self.exp_dir / "tokens.txt")
+        if not (resume and self.resume()):
+            if self.tc.init_from:
+                self.init_weights(self.tc.init_from)
+            elif self.config.features.cmvn == "global":
+                self._compute_cmvn()
+        self._describe()
+        tb = None
+        if main:
+            from torch.utils.tensorboard import SummaryWriter
+
+            tb = SummaryWriter(str(self.exp_dir / "tb"))
+        try:
+            with self.stop.handlers():
+                while self.epoch < self.tc.epochs:
+                    if self._should_stop():
+                        log.info("early stopping: no dev improvement for %d epochs", self.tc.early_stop_patience)
+                        break
+                    self._run_epoch(tb)
+                    if self._stop_requested():
+                        self._interrupted(self.checkpoints.latest() if main else None)
+        finally:
+            if tb is not None:
+                tb.close()
+        return self.export() if main else self.exp_dir / "final"
+
+    def _run_epoch(self, tb) -> None:
+        started = time.perf_counter()
+        train_loss, fps, skipped = self.train_epoch(tb)
+        if self.dev_set:
+            dev_loss, dev_wer, dev_cer = self.evaluate(self.dev_set)
+        else:
+            dev_loss, dev_wer, dev_cer = train_loss, math.nan, math.nan
+        self.epoch += 1
+        self.step_in_epoch = 0
+        self.totals = EpochTotals()
+        lr = self.optimizer.param_groups[0]["lr"]
+        if self.tc.lr_schedule == "plateau":
+            self.scheduler.step(dev_loss)
+        fps *= self.dist.world_size
+        stats = EpochStats(self.epoch, train_loss, dev_loss, dev_wer, dev_cer, lr, time.perf_counter() - started, fps, skipped)
+        self.history.append(stats.__dict__)
+        improved = dev_loss < self.best_dev_loss
+        if improved:
+            self.best_dev_loss, self.best_epoch = dev_loss, self.epoch
+            if self.dist.is_main:
+                self.checkpoints.save_best(self.model.state_dict())
+        self.save_checkpoint()
+        if tb is not None:
+            for key in ("train_loss", "dev_loss", "dev_wer", "dev_cer", "lr", "frames_per_s"):
+                if not math.isnan(getattr(stats, key)):
+                    tb.add_scalar(f"epoch/{key}", getattr(stats, key), self.epoch)
+        dev = f"dev loss {dev_loss:.4f}, dev WER {dev_wer:.2f}%, dev CER {dev_cer:.2f}%" if self.dev_set else "no dev set"
+        log.info(
+            "epoch %d: train loss %.4f, %s, lr %.2e, %.0f frames/s, %.1f s%s",
+            self.epoch, train_loss, dev, lr, fps, stats.seconds, " (best)" if improved else "",
+        )
+
+    def export(self) -> Path:
+        best = self.ckpt_dir / "best.pt"
+        if best.exists():
+            self.model.load_state_dict(torch.load(best, map_location=self.device, weights_only=True))
+        out = save_model_dir(self.exp_dir / "final", self.model, self.config, self.tokenizer)
+        log.info("exported model (epoch %d, dev loss %.4f) to %s", self.best_epoch, self.best_dev_loss, out)
+        return out
