@@ -9,8 +9,10 @@ import numpy as np
 import torch
 
 from asr.audio import load_audio, resample
-from asr.decode import GreedyHypothesis, greedy_decode
-from asr.features import LogMel
+from asr.decode import Decoder, GreedyHypothesis, Hypothesis, build_decoder, greedy_decode
+from asr.decode.align import align_words
+from asr.decode.base import DecoderError
+from asr.features import build_frontend
 from asr.modeldir import LoadedModel, load_model_dir
 from asr.store import resolve
 from asr.utils import resolve_device
@@ -25,13 +27,27 @@ class Word:
 
 
 @dataclass
+class Alternative:
+    """One entry of an n-best list; scores are natural logs (see asr.decode.Hypothesis)."""
+
+    text: str
+    score: float
+    am_score: float
+    lm_score: float
+
+
+@dataclass
 class Result:
     text: str
     duration: float  # seconds of audio
     words: list[Word] = field(default_factory=list)
+    alternatives: list[Alternative] = field(default_factory=list)  # n-best, when asked for
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if not self.alternatives:
+            del data["alternatives"]
+        return data
 
 
 class Recognizer:
@@ -43,10 +59,28 @@ class Recognizer:
         self.config = loaded.config
         self.tokenizer = loaded.tokenizer
         self.model = loaded.model.to(device).eval()
-        self.frontend = LogMel(loaded.config.features).to(device)
+        # standalone: with per-speaker CMVN each input is its own speaker.
+        self.frontend = build_frontend(loaded.config.features, standalone=True).to(device)
         self.sample_rate = loaded.config.features.sample_rate
         # Seconds per output frame: the feature hop times the model's subsampling.
         self.frame_seconds = self.frontend.hop_length * self.model.subsampling / self.sample_rate
+        # None: the built-in greedy path; else the decoder that transcribe_signals uses.
+        self.decoder: Decoder | None = None
+        self._named: dict[str, Decoder] = {}
+
+    def use_decoder(self, decoder: Decoder | str | None) -> None:
+        """Decode with ``decoder`` from now on (a :class:`~asr.decode.Decoder`, a name of
+        ``asr.decode.DECODERS`` with default options, or None for greedy search)."""
+        self.decoder = self._resolve(decoder)
+
+    def _resolve(self, decoder: Decoder | str | None) -> Decoder | None:
+        if decoder is None or decoder == "greedy":
+            return None
+        if isinstance(decoder, str):
+            if decoder not in self._named:
+                self._named[decoder] = build_decoder(decoder, self.tokenizer)
+            return self._named[decoder]
+        return decoder
 
     @torch.no_grad()
     def log_probs(self, signals: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -69,15 +103,60 @@ class Recognizer:
             words.append(Word(self.tokenizer.decode(tokens), round(start, 3), round(end, 3), round(conf, 4)))
         return words
 
-    def transcribe_signals(self, signals: list[np.ndarray]) -> list[Result]:
+    def _searched(self, hyps: list[Hypothesis], log_probs: torch.Tensor, duration: float,
+                  nbest: int = 1) -> Result:
+        """A decoder's n-best list for one utterance (``(time, vocab)`` log-probs) as a Result:
+        the best hypothesis, word times from its forced alignment, the alternatives."""
+        if not hyps:
+            return Result("", duration)
+        best = hyps[0]
+        words: list[Word] = []
+        if best.tokens:
+            try:
+                spans = align_words(log_probs, best.tokens, self.tokenizer)
+            except DecoderError:
+                spans = []  # unalignable (cannot happen for a hypothesis of these frames)
+            for span in spans:
+                words.append(Word(span.word, round(span.start * self.frame_seconds, 3),
+                                  round(span.end * self.frame_seconds, 3), round(span.confidence, 4)))
+        alternatives = []
+        if nbest > 1:
+            alternatives = [Alternative(self._text(h), round(h.score, 4), round(h.am_score, 4),
+                                        round(h.lm_score, 4)) for h in hyps]
+        return Result(self._text(best), duration, words, alternatives)
+
+    def _text(self, hyp: Hypothesis) -> str:
+        if hyp.words is not None:
+            return " ".join(hyp.words)
+        return self.tokenizer.decode(hyp.tokens)
+
+    def results(self, log_probs: torch.Tensor, lengths: torch.Tensor, durations: list[float],
+                decoder: Decoder | str | None = None) -> list[Result]:
+        """Search ``(batch, time, vocab)`` log-probs with ``decoder`` (default: the one set by
+        :meth:`use_decoder`, else greedy search); ``durations`` in seconds, per utterance."""
+        chosen = self._resolve(decoder) if decoder is not None else self.decoder
+        if chosen is None:
+            return self._greedy_results(log_probs, lengths, durations)
+        out = []
+        cpu = log_probs.detach().cpu()
+        for i, hyps in enumerate(chosen.decode(log_probs, lengths)):
+            out.append(self._searched(hyps, cpu[i, : int(lengths[i])], durations[i], chosen.nbest))
+        return out
+
+    def transcribe_signals(self, signals: list[np.ndarray], decoder: Decoder | str | None = None) -> list[Result]:
+        """Transcribe float32 waveforms at the model's rate with ``decoder`` (see
+        :meth:`results`)."""
         log_probs, lengths = self.log_probs(signals)
+        return self.results(log_probs, lengths, [len(s) / self.sample_rate for s in signals], decoder)
+
+    def _greedy_results(self, log_probs: torch.Tensor, lengths: torch.Tensor, durations: list[float]) -> list[Result]:
         results = []
         for i, hyp in enumerate(greedy_decode(log_probs, lengths)):
             posteriors = log_probs[i].exp().cpu()
             results.append(
                 Result(
                     self.tokenizer.decode(hyp.tokens),
-                    len(signals[i]) / self.sample_rate,
+                    durations[i],
                     self._words(hyp, posteriors),
                 )
             )

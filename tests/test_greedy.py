@@ -75,3 +75,27 @@ def test_other_blank_index() -> None:
     log_probs, lengths = batch([[4, 1, 4, 1, 1, 0]])
     (hyp,) = greedy_decode(log_probs, lengths, blank=4)
     assert hyp.tokens == [1, 1, 0]
+
+
+def test_decoder_interface_matches_the_function() -> None:
+    from asr.decode import GreedyDecoder, build_decoder
+
+    log_probs, lengths = batch([[1, 1, 0, 2], [3, 0, 3]])
+    decoder = build_decoder("greedy", None)
+    assert isinstance(decoder, GreedyDecoder) and decoder.nbest == 1
+    for (hyp,), ref in zip(decoder.decode(log_probs, lengths), greedy_decode(log_probs, lengths), strict=True):
+        assert (hyp.tokens, hyp.frames, hyp.score, hyp.am_score, hyp.lm_score) == (
+            ref.tokens, ref.frames, ref.log_prob, ref.log_prob, 0.0)
+
+
+@pytest.mark.gpu
+def test_gpu_batch_equals_cpu() -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("CUDA is not usable")
+    torch.manual_seed(0)
+    log_probs = torch.randn(5, 40, VOCAB).log_softmax(-1)
+    lengths = torch.tensor([40, 3, 17, 40, 1])
+    cpu = greedy_decode(log_probs, lengths)
+    gpu = greedy_decode(log_probs.cuda(), lengths.cuda())
+    assert [(h.tokens, h.frames) for h in gpu] == [(h.tokens, h.frames) for h in cpu]
+    assert [h.log_prob for h in gpu] == pytest.approx([h.log_prob for h in cpu], rel=1e-5)

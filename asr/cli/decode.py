@@ -5,26 +5,40 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import time
 from pathlib import Path
 
-from asr.audio import load_audio
 from asr.cli.common import add_verbosity
-from asr.data import read_data_dir
 from asr.data.kaldi import write_kaldi_map
-from asr.errors import AsrError, AudioError
+from asr.decode import DECODERS, build_decoder
+from asr.decode.ctm import write_ctm
+from asr.decode.datadir import decode_data_dir
+from asr.errors import AsrError
 from asr.score import score
 from asr.utils import atomic_write_text, setup_logging
 
 log = logging.getLogger("asr.decode")
 
 
+def _floats(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one number")
+    return values
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "decode",
-        help="decode a data directory (greedy) and score it",
-        description="Writes OUT/text (hypotheses), OUT/words.json (word times); with a reference "
-        "`text` in the data dir also OUT/wer (Kaldi lines), OUT/per_spk and OUT/score.json.",
+        help="decode a data directory and score it",
+        description="Writes OUT/text (hypotheses), OUT/words.json (word times), OUT/ctm "
+        "(`utt 1 start dur word conf`), OUT/nbest.json with --nbest > 1; with a reference `text` "
+        "in the data dir also OUT/wer (Kaldi lines), OUT/per_spk and OUT/score.json. Several "
+        "--lm-weight / --word-score values make a sweep: each pair is scored into "
+        "wer_<lmwt>_<wip> (on --tune-data when given, into OUT/tune/), best_wer names the best, "
+        "and the data is decoded with it.",
     )
     p.add_argument("--model", required=True, help="model directory or name in the model store")
     p.add_argument("--data", required=True, help="data directory (wav.scp, optional text)")
@@ -33,8 +47,44 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="utterances per forward pass")
     p.add_argument("--max-bad-utts", type=int, default=0,
                    help="unreadable utterances tolerated (skipped and listed) before failing")
+    g = p.add_argument_group("search")
+    g.add_argument("--decoder", choices=list(DECODERS), default="greedy",
+                   help="; ".join(f"{k}: {v}" for k, v in DECODERS.items()))
+    g.add_argument("--beam-size", type=int, default=16, help="beams kept per frame (default 16)")
+    g.add_argument("--nbest", type=int, default=1, help="hypotheses kept per utterance")
+    g.add_argument("--lm", help="n-gram LM: ARPA for beam; ARPA or KenLM binary for lexicon")
+    g.add_argument("--lm-unit", choices=("word", "char"), default="word",
+                   help="unit of --lm for the beam decoder (asr lm build --unit)")
+    g.add_argument("--lexicon", help="word spellings for --decoder lexicon (asr lm lexicon)")
+    g.add_argument("--lm-weight", type=_floats, default=[0.5], metavar="A[,A...]",
+                   help="weight of the natural-log LM probability (default 0.5)")
+    g.add_argument("--word-score", type=_floats, default=[0.0], metavar="B[,B...]",
+                   help="bonus added per word (default 0); write negative lists as --word-score=-1,0,1")
+    g.add_argument("--tune-data", help="scored dev data dir on which a weight sweep picks the "
+                   "best pair (default: --data itself, as Kaldi's score.sh does)")
+    g.add_argument("--token-min-logp", type=float, default=-5.0,
+                   help="beam: tokens below this log-posterior in a frame do not extend prefixes")
+    g.add_argument("--beam-threshold", type=float, default=10.0,
+                   help="drop beams this far (natural log) below the best")
     add_verbosity(p)
     p.set_defaults(func=run)
+
+
+def _decoder_factory(args: argparse.Namespace, tokenizer):
+    """(lm_weight, word_score) -> decoder; the LM file is read once for the whole sweep."""
+    lm = args.lm
+    if args.decoder == "beam" and lm is not None:
+        from asr.lm import read_arpa
+
+        lm = read_arpa(lm)
+
+    def make(lm_weight: float, word_score: float):
+        return build_decoder(
+            args.decoder, tokenizer, beam_size=args.beam_size, nbest=args.nbest, lm=lm,
+            lm_unit=args.lm_unit, lexicon=args.lexicon, lm_weight=lm_weight, word_score=word_score,
+            token_min_logp=args.token_min_logp, beam_threshold=args.beam_threshold)
+
+    return make
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,33 +93,48 @@ def run(args: argparse.Namespace) -> int:
     import asr
 
     recognizer = asr.load_model(args.model, device=args.device)
-    data = read_data_dir(args.data, require_text=False)
-    signals: dict[str, object] = {}
-    bad: list[str] = []
-    for utt in data.utterances:
-        try:
-            signals[utt.utt_id], _ = load_audio(utt.wav, recognizer.sample_rate)
-        except AudioError as exc:
-            log.warning("utterance %s: %s", utt.utt_id, exc)
-            bad.append(utt.utt_id)
-    if len(bad) > args.max_bad_utts:
-        raise AsrError(f"{data.path}: {len(bad)} unreadable utterance(s) (first '{bad[0]}'), more than --max-bad-utts {args.max_bad_utts}")
-    order = sorted(signals, key=lambda u: len(signals[u]))
-    hyps: dict[str, str] = {}
-    words: dict[str, list] = {}
-    audio_seconds = sum(len(s) for s in signals.values()) / recognizer.sample_rate
-    start = time.perf_counter()
-    for i in range(0, len(order), args.batch_size):
-        ids = order[i : i + args.batch_size]
-        for utt_id, result in zip(ids, recognizer.transcribe_signals([signals[u] for u in ids]), strict=True):
-            hyps[utt_id] = result.text
-            words[utt_id] = [w.__dict__ for w in result.words]
-    elapsed = time.perf_counter() - start
+    make = _decoder_factory(args, recognizer.tokenizer)
+    grid = [(a, b) for a in args.lm_weight for b in args.word_score]
+    if len(grid) > 1 and args.decoder in ("greedy", "cuda"):
+        raise AsrError(f"--decoder {args.decoder} has no LM weight or word score to sweep; give "
+                       "one value each, or use --decoder beam or lexicon")
+    if args.nbest > 1 and args.decoder == "greedy":
+        raise AsrError("--nbest needs a beam search: add --decoder beam (or lexicon, cuda)")
+    sweep_info: dict = {}
+    if len(grid) > 1:
+        from asr.decode.sweep import compute_posteriors, sweep
+
+        tune_dir = out / "tune" if args.tune_data else out
+        tune_data = args.tune_data or args.data
+        if not args.tune_data:
+            log.warning("weights are tuned on %s itself (no --tune-data): the best WER is "
+                        "optimistic, as Kaldi's best_wer is", args.data)
+        posteriors = compute_posteriors(recognizer, tune_data, args.batch_size, args.max_bad_utts)
+        best, _ = sweep(recognizer, posteriors, make, args.lm_weight, args.word_score, tune_dir)
+        print(f"best on {tune_data}: {best.report.lines()[0]} {best.path}")
+        grid = [(best.lm_weight, best.word_score)]
+        sweep_info = {"lm_weight": best.lm_weight, "word_score": best.word_score,
+                      "tuned_on": str(tune_data)}
+    decoder = make(*grid[0])
+    if args.nbest > 1:
+        from asr.decode.sweep import compute_posteriors, search
+
+        posteriors = compute_posteriors(recognizer, args.data, args.batch_size, args.max_bad_utts)
+        results, elapsed = search(recognizer, posteriors, decoder)
+        data, bad = posteriors.data, posteriors.unreadable
+        hyps = {u: r.text for u, r in results.items()}
+        words = {u: [w.__dict__ for w in r.words] for u, r in results.items()}
+        audio = posteriors.audio_seconds
+        rtf = (elapsed + posteriors.forward_seconds) / audio if audio else 0.0
+        nbest = {u: [a.__dict__ for a in r.alternatives] for u, r in sorted(results.items())}
+        atomic_write_text(out / "nbest.json", json.dumps(nbest, indent=1) + "\n")
+    else:
+        run_ = decode_data_dir(recognizer, args.data, args.batch_size, args.max_bad_utts,
+                               decoder="greedy" if args.decoder == "greedy" else decoder)
+        data, hyps, bad, rtf, words = run_.data, run_.hyps, run_.unreadable, run_.rtf, run_.words
     write_kaldi_map(out / "text", hyps)
     atomic_write_text(out / "words.json", json.dumps(words, indent=1) + "\n")
-    rtf = elapsed / audio_seconds if audio_seconds else 0.0
-    log.info("decoded %d utterances (%.1f s of audio) in %.1f s on %s: RTF %.4f",
-             len(hyps), audio_seconds, elapsed, recognizer.device, rtf)
+    write_ctm(out / "ctm", words)
     refs = {u.utt_id: u.text for u in data.utterances if (data.path / "text").exists()}
     if refs:
         utt2spk = {u.utt_id: u.speaker for u in data.utterances}
@@ -78,6 +143,11 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_text(out / "wer", "\n".join(lines) + "\n")
         atomic_write_text(out / "per_spk", report.speaker_table() + "\n")
         summary = report.to_dict() | {"rtf": rtf, "device": str(recognizer.device), "unreadable": bad}
+        if args.decoder != "greedy":
+            summary |= {"decoder": args.decoder, "beam_size": args.beam_size, "lm": args.lm,
+                        "lexicon": args.lexicon, "lm_weight": grid[0][0], "word_score": grid[0][1]}
+        if sweep_info:
+            summary["sweep"] = sweep_info
         atomic_write_text(out / "score.json", json.dumps(summary, indent=2) + "\n")
         print("\n".join(lines))
     return 0

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from asr.decode.base import Decoder, Hypothesis
+
 
 @dataclass
 class GreedyHypothesis:
@@ -36,3 +38,20 @@ def greedy_decode(
         hyps[b].tokens.append(t)
         hyps[b].frames.append(f)
     return hyps
+
+
+class GreedyDecoder(Decoder):
+    """:func:`greedy_decode` behind the :class:`~asr.decode.base.Decoder` interface (one
+    hypothesis per utterance: the best path, scored by its log-probability)."""
+
+    name = "greedy"
+
+    def __init__(self, blank: int = 0) -> None:
+        self.blank = blank
+        self.nbest = 1
+
+    def decode(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[list[Hypothesis]]:
+        return [
+            [Hypothesis(h.tokens, h.log_prob, h.log_prob, 0.0, h.frames)]
+            for h in greedy_decode(log_probs, lengths, self.blank)
+        ]

@@ -1,0 +1,135 @@
+"""Decode a whole Kaldi data directory: the loop shared by ``asr decode`` and
+``asr benchmark``.
+
+Audio is read first (unreadable utterances are skipped, logged and counted), then decoded in
+batches of similar length. Only the recognizer's work is timed (features, network, search,
+detokenisation), not reading the audio, so the real-time factor describes the model.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from asr.data import read_data_dir
+from asr.data.kaldi import DataDir
+from asr.data.wavscp import load_utterance_audio
+from asr.errors import AsrError, AudioError
+
+if TYPE_CHECKING:
+    from asr.decode import Decoder
+    from asr.inference import Recognizer
+
+log = logging.getLogger("asr.decode")
+
+GREEDY = "greedy"
+
+
+def available_decoders() -> list[str]:
+    """Decoder names :func:`decode_data_dir` accepts: ``asr.decode.DECODERS`` when the
+    package lists its decoders, else greedy search alone."""
+    import asr.decode
+
+    names = getattr(asr.decode, "DECODERS", None)
+    return [str(n) for n in names] if names else [GREEDY]
+
+
+@dataclass
+class DataDirDecode:
+    """Hypotheses of one data directory and what decoding them cost."""
+
+    data: DataDir
+    hyps: dict[str, str]
+    words: dict[str, list[dict]]  # per utterance: Word fields (word, start, end, confidence)
+    unreadable: list[str] = field(default_factory=list)
+    audio_seconds: float = 0.0  # of the decoded utterances
+    elapsed: float = 0.0  # seconds spent in the recognizer
+    device: str = "cpu"
+    decoder: str = GREEDY  # the decoder's name
+
+    @property
+    def rtf(self) -> float:
+        """Real-time factor: recognizer seconds per second of audio (lower is faster)."""
+        return self.elapsed / self.audio_seconds if self.audio_seconds else 0.0
+
+    @property
+    def utts_per_second(self) -> float:
+        return len(self.hyps) / self.elapsed if self.elapsed else 0.0
+
+    @property
+    def refs(self) -> dict[str, str]:
+        """Reference transcripts; empty when the data directory has no ``text``."""
+        if not (self.data.path / "text").exists():
+            return {}
+        return {u.utt_id: u.text for u in self.data.utterances}
+
+    @property
+    def utt2spk(self) -> dict[str, str]:
+        return {u.utt_id: u.speaker for u in self.data.utterances}
+
+
+def _transcriber(recognizer: Recognizer, decoder: str | Decoder) -> Callable:
+    if decoder == GREEDY:
+        # The recognizer's own path (greedy unless the caller chose another with use_decoder).
+        return recognizer.transcribe_signals
+    if "decoder" in inspect.signature(recognizer.transcribe_signals).parameters:
+        return functools.partial(recognizer.transcribe_signals, decoder=decoder)
+    raise AsrError(f"decoder '{decoder}' is not available in this build; use --decoder {GREEDY}")
+
+
+def decode_data_dir(
+    recognizer: Recognizer,
+    data: DataDir | str | Path,
+    batch_size: int = 32,
+    max_bad_utts: int = 0,
+    decoder: str | Decoder = GREEDY,
+) -> DataDirDecode:
+    """Transcribe every utterance of ``data`` (a directory or an already read
+    :class:`~asr.data.kaldi.DataDir`) with ``recognizer`` and ``decoder`` (a name of
+    :func:`available_decoders`, built with its default options, or a built
+    :class:`~asr.decode.Decoder`).
+
+    More than ``max_bad_utts`` unreadable utterances is an error naming the first one.
+    """
+    if batch_size < 1:
+        raise AsrError(f"batch size {batch_size}: give 1 or more utterances per forward pass")
+    transcribe = _transcriber(recognizer, decoder)
+    if not isinstance(data, DataDir):
+        data = read_data_dir(data, require_text=False)
+    signals: dict[str, object] = {}
+    bad: list[str] = []
+    for utt in data.utterances:
+        try:
+            signals[utt.utt_id] = load_utterance_audio(utt, recognizer.sample_rate)
+        except AudioError as exc:
+            log.warning("utterance %s: %s", utt.utt_id, exc)
+            bad.append(utt.utt_id)
+    if len(bad) > max_bad_utts:
+        raise AsrError(
+            f"{data.path}: {len(bad)} unreadable utterance(s) (first '{bad[0]}'), "
+            f"more than --max-bad-utts {max_bad_utts}"
+        )
+    # Batches of similar length waste little compute on padding.
+    order = sorted(signals, key=lambda u: len(signals[u]))
+    hyps: dict[str, str] = {}
+    words: dict[str, list[dict]] = {}
+    audio_seconds = sum(len(s) for s in signals.values()) / recognizer.sample_rate
+    start = time.perf_counter()
+    for i in range(0, len(order), batch_size):
+        ids = order[i : i + batch_size]
+        for utt_id, result in zip(ids, transcribe([signals[u] for u in ids]), strict=True):
+            hyps[utt_id] = result.text
+            words[utt_id] = [w.__dict__ for w in result.words]
+    elapsed = time.perf_counter() - start
+    run = DataDirDecode(
+        data, hyps, words, bad, audio_seconds, elapsed, str(recognizer.device), str(decoder)
+    )
+    log.info("decoded %d utterances (%.1f s of audio) in %.1f s on %s: RTF %.4f",
+             len(hyps), audio_seconds, elapsed, recognizer.device, run.rtf)
+    return run
