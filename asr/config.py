@@ -21,7 +21,9 @@ from asr.errors import ConfigError
 
 @dataclass
 class FeatureConfig:
-    """Log-mel front end. Frames are ``frame_length_ms`` long every ``frame_shift_ms``."""
+    """Front end (see docs/features.md). Frames are ``frame_length_ms`` long every
+    ``frame_shift_ms``; ``type`` picks log-mel (librosa-equal), Kaldi fbank or MFCC, or the
+    123-dim Graves input (fbank + energy with Δ and ΔΔ)."""
 
     sample_rate: int = 16000
     n_mels: int = 80
@@ -30,10 +32,26 @@ class FeatureConfig:
     n_fft: int | None = None  # default: the window length rounded up to a power of two
     f_min: float = 0.0
     f_max: float | None = None  # default: sample_rate / 2
-    mel_scale: Literal["htk", "slaney"] = "slaney"
-    mel_norm: Literal["slaney"] | None = "slaney"
-    log_floor: float = 1e-10
-    cmvn: Literal["global", "utterance", "none"] = "global"
+    mel_scale: Literal["htk", "slaney"] = "slaney"  # logmel only (Kaldi types: Kaldi's mel)
+    mel_norm: Literal["slaney"] | None = "slaney"  # logmel only
+    log_floor: float = 1e-10  # logmel only (Kaldi types floor at float epsilon)
+    cmvn: Literal["global", "speaker", "utterance", "none"] = "global"
+    type: Literal["logmel", "fbank", "mfcc", "graves123"] = "logmel"
+    # Kaldi options (fbank, mfcc, graves123), named and defaulted as in compute-fbank-feats.
+    dither: float = 0.0  # 0 (not Kaldi's 1.0) so that features are reproducible
+    preemphasis: float = 0.97
+    window: Literal["povey", "hanning", "hamming", "rectangular", "blackman"] = "povey"
+    remove_dc_offset: bool = True
+    snip_edges: bool = True
+    use_energy: bool | None = None  # None: Kaldi's default (fbank false, mfcc true)
+    raw_energy: bool = True
+    energy_floor: float = 0.0
+    htk_compat: bool = False
+    num_ceps: int = 13  # mfcc
+    cepstral_lifter: float = 22.0  # mfcc
+    delta_order: int = 0  # append Kaldi add-deltas up to this order (graves123: always 2)
+    delta_window: int = 2
+    source: Literal["audio", "feats.scp"] = "audio"  # feats.scp: training reads dumped features
 
 
 @dataclass
@@ -47,6 +65,14 @@ class ModelConfig:
     frame_stack: int = 1  # stack k frames and keep every k-th: k-fold subsampling
     init: Literal["pytorch", "uniform"] = "pytorch"
     init_scale: float = 0.1  # half-width of the uniform init (Graves et al. 2013: 0.1)
+    cell: Literal["lstm", "peephole"] = "lstm"  # lstm: nn.LSTM (cuDNN); peephole: as in the paper
+    proj_size: int = 0  # LSTMP: project each layer's output to this size (0: no projection)
+    layer_norm: bool = False  # layer norm between LSTM layers
+    frontend: Literal["stack", "conv2d"] = "stack"  # how frame_stack-fold subsampling is done
+    conv_channels: int = 32  # conv2d front-end only
+    # packed: packed sequences (cuDNN's variable-length path); padded: each direction over
+    # padded batches, several times faster on CPU; auto: packed on CUDA, padded elsewhere.
+    lstm_impl: Literal["auto", "packed", "padded"] = "auto"
 
 
 @dataclass
@@ -67,7 +93,7 @@ class TrainConfig:
     max_frames_per_batch: int = 20000  # padded input frames per batch
     max_utts_per_batch: int = 64
     clip_grad_norm: float = 5.0
-    lr_schedule: Literal["plateau", "cosine"] = "plateau"
+    lr_schedule: Literal["plateau", "cosine", "constant"] = "plateau"
     warmup_steps: int = 0  # linear warm-up from 0 to lr over this many updates
     lr_decay_factor: float = 0.5  # plateau: multiply lr by this when dev loss stops improving
     lr_decay_patience: int = 1  # plateau: epochs without improvement before decaying
@@ -78,6 +104,33 @@ class TrainConfig:
     device: str = "auto"
     num_threads: int = 0  # torch intra-op threads on CPU; 0: all cores
     max_duration_s: float = 60.0  # longer training utterances are skipped (counted)
+    accum_grad: int = 1  # batches whose gradients are summed into one update
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast of the forward pass
+    compile: bool = False  # torch.compile the model
+    weight_noise: float = 0.0  # std of Gaussian weight noise per update (Graves phase 2: 0.075)
+    init_from: str | None = None  # initial weights: a checkpoint, best.pt or a model directory
+    checkpoint_every_steps: int = 0  # also checkpoint every N updates mid-epoch (0: epoch ends)
+    log_every_steps: int = 50  # TensorBoard scalars of the training steps
+    features_on_the_fly: bool = False  # keep waveforms, compute features per batch on the device
+
+
+@dataclass
+class AugmentConfig:
+    """Training-time augmentation (asr.augment). SpecAugment (Park et al. 2019) acts on the
+    normalised features; noise and speed perturbation on the waveform."""
+
+    spec_augment: bool = False
+    freq_masks: int = 2  # number of frequency masks
+    freq_mask_width: int = 27  # F: each mask covers 0..F feature channels
+    time_masks: int = 2  # number of time masks
+    time_mask_width: int = 40  # T: each mask covers 0..T frames
+    time_mask_ratio: float = 1.0  # p: a time mask covers at most this fraction of the frames
+    time_warp: int = 0  # W: warp the time axis by up to W frames (0: off)
+    mask_value: Literal["zero", "mean"] = "zero"  # zero: the mean after CMVN
+    noise_snr_db: float | None = None  # add noise at this SNR in dB (None: off)
+    noise_prob: float = 0.5  # fraction of utterances that get noise
+    noise_source: str | None = None  # noise recordings: a directory or a list file; None: white
+    speed_perturb: bool = False  # on-the-fly speed 0.9/1.0/1.1 (as perturb_data_dir_speed.sh)
 
 
 @dataclass
@@ -86,6 +139,7 @@ class ExperimentConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
