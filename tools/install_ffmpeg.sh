@@ -7,28 +7,11 @@
 # Idempotent: does nothing when `ffmpeg` is already on PATH. Needs root (or sudo) and apt-get;
 # without them it says what to run and exits with status 1.
 set -euo pipefail
+. "$(dirname "$0")/apt_lib.sh"
 
 if command -v ffmpeg >/dev/null 2>&1; then
   echo "install_ffmpeg.sh: ffmpeg already installed ($(command -v ffmpeg))"
   exit 0
 fi
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "install_ffmpeg.sh: apt-get not found; install ffmpeg (https://ffmpeg.org) so that 'ffmpeg' is on PATH" >&2
-  exit 1
-fi
-
-if [ "$(id -u)" -eq 0 ]; then
-  sudo=()
-elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-  sudo=(sudo -n)
-else
-  echo "install_ffmpeg.sh: installing packages needs root; run 'sudo apt-get install -y ffmpeg' (or this script as root)" >&2
-  exit 1
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-if ! apt-cache show ffmpeg >/dev/null 2>&1; then
-  "${sudo[@]}" apt-get update
-fi
-"${sudo[@]}" apt-get install -y --no-install-recommends ffmpeg
+apt_install install_ffmpeg.sh ffmpeg
 echo "install_ffmpeg.sh: installed $(command -v ffmpeg)"

@@ -7,6 +7,7 @@
 # Debian build dependencies are installed with apt-get when missing (root, or sudo). Running it
 # again is a no-op once both programs are installed and start; --force rebuilds.
 set -euo pipefail
+. "$(dirname "$0")/apt_lib.sh"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=$root/.venv
@@ -42,22 +43,7 @@ fi
 
 packages=(cmake g++ make libboost-program-options-dev libboost-system-dev libboost-thread-dev
           libboost-test-dev zlib1g-dev libbz2-dev liblzma-dev)
-missing=()
-for pkg in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  sudo=""
-  if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null; then sudo=sudo; else
-      echo "install_kenlm.sh: missing Debian packages ${missing[*]}; install them as root" >&2
-      exit 1
-    fi
-  fi
-  echo "install_kenlm.sh: installing Debian packages: ${missing[*]}"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+apt_install install_kenlm.sh "${packages[@]}"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/kenlm-build.XXXXXX")
 trap 'rm -rf "$work"' EXIT

@@ -502,5 +502,6 @@ class Trainer:
         if best.exists():
             self.model.load_state_dict(torch.load(best, map_location=self.device, weights_only=True))
         out = save_model_dir(self.exp_dir / "final", self.model, self.config, self.tokenizer)
-        log.info("exported model (epoch %d, dev loss %.4f) to %s", self.best_epoch, self.best_dev_loss, out)
+        which = "dev loss" if self.dev_set else "train loss (no dev set)"
+        log.info("exported model (epoch %d, %s %.4f) to %s", self.best_epoch, which, self.best_dev_loss, out)
         return out
