@@ -8,9 +8,10 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is imported only where a device is resolved: scoring and data
+    import torch  # commands start without it
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -40,6 +41,8 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def resolve_device(device: str = "auto") -> torch.device:
     """``auto`` picks CUDA when it is usable, else the CPU."""
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
