@@ -264,3 +264,39 @@ def test_decode_sh_with_parallel_jobs(yesno_waves: Path, tmp_path: Path) -> None
     one = (tmp_path / "one" / "wer").read_text().splitlines()
     assert (dec / "wer").read_text().splitlines() == [x for x in one if x.startswith("%")]
     assert "| s0 |" in (dec / "per_spk").read_text()
+
+
+# ---- tools/make_feats.sh: feature dumps in --nj jobs, merged as one job would write them
+
+
+def test_make_feats_sh_with_parallel_jobs_equals_one_job(yesno_waves: Path, tmp_path: Path) -> None:
+    import kaldiio
+    import numpy as np
+
+    from asr.cli import main as asr_main
+    from asr.data.kaldi import Utterance, write_data_dir
+
+    wavs = sorted(yesno_waves.glob("*.wav"))[:6]
+    utts = [Utterance(f"s{i % 3}-{w.stem}", str(w), "YES", f"s{i % 3}") for i, w in enumerate(wavs)]
+    conf = tmp_path / "feats.yaml"
+    conf.write_text("features:\n  sample_rate: 8000\n  n_mels: 23\n")
+    data = write_data_dir(tmp_path / "data", utts).path
+    result = tool("make_feats.sh", "--nj", "2", "--cmd", str(TOOLS / "run_local.sh"), "--feat-config",
+                  str(conf), "--cmvn", "speaker", str(data), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (data / "log").iterdir()) == ["make_feats.1.log", "make_feats.2.log"]
+    one = write_data_dir(tmp_path / "one", utts).path
+    assert asr_main.main(["data", "compute-features", str(one), "--config", str(conf), "--cmvn", "speaker"]) == 0
+    for name in ("feats.scp", "cmvn.scp"):
+        merged = dict(kaldiio.load_scp(str(data / name)))
+        single = dict(kaldiio.load_scp(str(one / name)))
+        assert list(merged) == sorted(merged) and sorted(merged) == sorted(single), name
+        for key in single:
+            np.testing.assert_allclose(merged[key], single[key], rtol=0, atol=1e-5)
+    assert (data / "utt2num_frames").read_text() == (one / "utt2num_frames").read_text()
+    assert (data / "frame_shift").read_text() == (one / "frame_shift").read_text()
+
+
+def test_make_feats_sh_refuses_global_cmvn(yesno_waves: Path, tmp_path: Path) -> None:
+    result = tool("make_feats.sh", "--cmvn", "global", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 1 and "global statistics come from asr train" in result.stderr
