@@ -78,9 +78,15 @@ class ModelConfig:
 @dataclass
 class TokenizerConfig:
     """Output units. ``char``: one token per character, ``<space>`` between words;
-    ``word``: one token per training word (closed-vocabulary tasks)."""
+    ``word``: one token per training word (closed-vocabulary tasks); ``phone``: phones, from
+    the text itself or through ``lexicon``; ``bpe``: sentencepiece BPE pieces (asr.text)."""
 
-    type: Literal["char", "word"] = "char"
+    type: Literal["char", "word", "phone", "bpe"] = "char"
+    lexicon: str | None = None  # phone: CMU-dict style 'WORD PH1 PH2 ...'; None: text is phones
+    keep_stress: bool = False  # phone: keep stress digits (AH0); False folds them (AH)
+    word_boundary: bool = False  # phone + lexicon: <space> between words (lexicon decoder)
+    bpe_vocab_size: int = 500  # bpe: sentencepiece pieces, <unk> included
+    units: str | None = None  # file of the output units, one a line (default: the training text's)
 
 
 @dataclass
@@ -99,6 +105,9 @@ class TrainConfig:
     lr_decay_patience: int = 1  # plateau: epochs without improvement before decaying
     final_lr_ratio: float = 0.02  # cosine: lr at the last update, as a fraction of lr
     early_stop_patience: int = 5  # epochs without dev improvement before stopping (0: never)
+    # which dev figure picks best.pt (the exported model) and drives early stopping; CTC's dev
+    # loss often rises while its WER still falls, so small models select better on dev_wer
+    select_best: Literal["dev_loss", "dev_wer"] = "dev_loss"
     keep_last: int = 3  # epoch checkpoints kept besides best.pt
     seed: int = 0
     device: str = "auto"
@@ -112,6 +121,8 @@ class TrainConfig:
     checkpoint_every_steps: int = 0  # also checkpoint every N updates mid-epoch (0: epoch ends)
     log_every_steps: int = 50  # TensorBoard scalars of the training steps
     features_on_the_fly: bool = False  # keep waveforms, compute features per batch on the device
+    max_bad_utts: int = 0  # utterances with unreadable audio skipped (listed) before stopping; -1: any
+    max_oom_batches: int = 10  # CUDA out-of-memory batches split or skipped before stopping
 
 
 @dataclass

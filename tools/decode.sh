@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Decode a data directory with N parallel jobs and score it once (Kaldi's steps/decode.sh).
 #
-#   tools/decode.sh [--nj N] [--cmd LAUNCHER] [--batch-size B] [--device D] MODEL DATA OUT
+#   tools/decode.sh [--nj N] [--cmd LAUNCHER] [--batch-size B] [--device D]
+#                   [--decode-opts "OPTIONS"] MODEL DATA OUT
+#
+# --decode-opts: further `asr decode` options for every job, e.g. "--decoder beam --beam-size 100".
 #
 # DATA is split by speaker into DATA/splitN/{1..N} (per utterance, DATA/splitNutt, when it has
 # fewer speakers than jobs); each part is decoded by `asr decode` through
@@ -15,6 +18,7 @@ nj=1
 cmd=$tools/run_local.sh
 batch_size=32
 device=auto
+decode_opts=""
 help_message="Usage: $0 [options] <model> <data-dir> <out-dir>"
 . "$tools/parse_options.sh"
 if [ $# -ne 3 ]; then
@@ -43,7 +47,7 @@ rm -rf "$dir/part" "$dir/text" "$dir/wer" "$dir/per_spk" "$dir/score.json" "$dir
 mkdir -p "$dir/log"
 $cmd JOB=1:"$nj" "$dir/log/decode.JOB.log" \
   "$asr" decode --model "$model" --data "$sdata/JOB" --out "$dir/part/JOB" \
-    --batch-size "$batch_size" --device "$device"
+    --batch-size "$batch_size" --device "$device" $decode_opts
 
 parts=()
 for ((j = 1; j <= nj; j++)); do

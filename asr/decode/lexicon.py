@@ -75,9 +75,14 @@ class LexiconDecoder(Decoder):
                  lm_weight: float = 0.5, word_score: float = 0.0, beam_size: int = 16,
                  nbest: int = 1, beam_threshold: float = 25.0, beam_size_token: int | None = None,
                  sil_score: float = 0.0) -> None:
-        if tokenizer.unit != "char" or tokenizer.space_id is None:
-            raise DecoderError("the lexicon decoder spells words in characters; this model's "
-                               "tokens are words (use --decoder beam with a word LM instead)")
+        # BPE pieces carry their own word starts: flashlight's optional "silence" between
+        # words is then <unk>, which no spelling uses.
+        if tokenizer.space_id is None and tokenizer.unit != "bpe":
+            raise DecoderError("the lexicon decoder needs a <space> word-boundary token; this "
+                               f"model's tokens are {tokenizer.unit}s without one (use --decoder "
+                               "beam instead; phone models: train with tokenizer.word_boundary=true)")
+        self.boundary_id = tokenizer.space_id
+        self.sil_id = tokenizer.space_id if tokenizer.space_id is not None else tokenizer.unk_id
         if nbest > beam_size:
             raise DecoderError(f"--nbest {nbest} is larger than --beam-size {beam_size}")
         read_lexicon(lexicon, tokenizer)  # one-line errors before flashlight sees the file
@@ -98,7 +103,8 @@ class LexiconDecoder(Decoder):
                 lm=str(lm) if lm is not None else None, nbest=nbest, beam_size=beam_size,
                 beam_size_token=beam_size_token, beam_threshold=beam_threshold,
                 lm_weight=lm_weight * math.log(10.0), word_score=word_score,
-                sil_score=sil_score, blank_token=BLANK, sil_token=SPACE, unk_word=UNK)
+                sil_score=sil_score, blank_token=BLANK, sil_token=tokenizer.tokens[self.sil_id],
+                unk_word=UNK)
         except Exception as exc:  # noqa: BLE001 - flashlight reports bad files as RuntimeError
             raise DecoderError(f"cannot build the lexicon decoder from {lexicon}"
                                f"{' and ' + str(lm) if lm else ''}: {str(exc).splitlines()[0]}") from None
@@ -115,15 +121,16 @@ class LexiconDecoder(Decoder):
                 tokens = [int(t) for t in h.tokens.tolist()]
                 # flashlight's path starts and ends in its boundary state: drop those, the
                 # acoustic model emits <space> only between words.
-                while tokens and tokens[0] == self.tokenizer.space_id:
+                while tokens and tokens[0] == self.sil_id:
                     tokens.pop(0)
-                while tokens and tokens[-1] == self.tokenizer.space_id:
+                while tokens and tokens[-1] == self.sil_id:
                     tokens.pop()
                 # flashlight scores its best alignment, in which the last word also ends with
                 # the boundary token of its spelling: that path's acoustic log-probability,
                 # and the rest (weighted LM, word scores) is the LM part.
                 am = best_path_log_prob(emissions[i, : int(lengths[i])],
-                                        [*tokens, self.tokenizer.space_id] if tokens else tokens)
+                                        [*tokens, self.boundary_id]
+                                        if tokens and self.boundary_id is not None else tokens)
                 hyps.append(Hypothesis(tokens, float(h.score), am, float(h.score) - am,
                                        words=[w for w in h.words if w != UNK]))
             out.append(hyps)
