@@ -93,6 +93,7 @@ def load_model_dir(path: str | Path, device: torch.device | str = "cpu") -> Load
         state = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
         model.load_state_dict(state)
     except Exception as exc:  # noqa: BLE001 - any unpickling/shape failure means a bad file
-        raise ModelError(f"{path / 'model.pt'}: cannot load weights ({str(exc).splitlines()[0]})") from None
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]  # some have no message
+        raise ModelError(f"{path / 'model.pt'}: cannot load weights ({first})") from None
     model.to(device).eval()
     return LoadedModel(path, config, tokenizer, model)

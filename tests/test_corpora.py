@@ -258,6 +258,8 @@ def test_fsdd_fetch_rejects_a_wrong_corpus(fsdd_recordings: Path, tmp_path: Path
     _tar_corpus(fsdd_recordings, archive, names=["0_george_0.wav", "1_george_0.wav"])
     with pytest.raises(AsrError, match="recordings digest .* != expected"):
         fsdd.fetch(tmp_path / "corpus", archive.resolve().as_uri())
+    assert list((tmp_path / "corpus").iterdir()) == []  # unpacked tree and archive deleted
+    assert archive.exists()  # the source is not ours to delete
     code = fsdd.main(["--corpus-dir", str(tmp_path / "c2"), "--out", str(tmp_path / "d"),
                       "--download", "--url", archive.resolve().as_uri()])
     assert code == 1

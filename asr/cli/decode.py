@@ -46,7 +46,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=32, help="utterances per forward pass")
     p.add_argument("--max-bad-utts", type=int, default=0,
-                   help="unreadable utterances tolerated (skipped and listed) before failing")
+                   help="utterances with missing, corrupt or unreadable audio tolerated (skipped, "
+                   "logged and listed in OUT/bad_utts) before failing; -1: no limit (default 0)")
     g = p.add_argument_group("search")
     g.add_argument("--decoder", choices=list(DECODERS), default="greedy",
                    help="; ".join(f"{k}: {v}" for k, v in DECODERS.items()))
@@ -88,6 +89,16 @@ def _decoder_factory(args: argparse.Namespace, tokenizer):
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except OSError as exc:
+        # Disk full or an unwritable --out: every output is written atomically, so files
+        # already there are intact.
+        raise AsrError(f"{exc.filename or args.out}: {exc.strerror or exc}; free disk space or "
+                       "make the output directory writable, then run again") from None
+
+
+def _run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     setup_logging(args.verbose, out / "decode.log")
     import asr
@@ -132,6 +143,10 @@ def run(args: argparse.Namespace) -> int:
         run_ = decode_data_dir(recognizer, args.data, args.batch_size, args.max_bad_utts,
                                decoder="greedy" if args.decoder == "greedy" else decoder)
         data, hyps, bad, rtf, words = run_.data, run_.hyps, run_.unreadable, run_.rtf, run_.words
+    if bad:
+        atomic_write_text(out / "bad_utts", "".join(f"{u}\n" for u in bad))
+    else:
+        (out / "bad_utts").unlink(missing_ok=True)  # a list from an earlier run is stale now
     write_kaldi_map(out / "text", hyps)
     atomic_write_text(out / "words.json", json.dumps(words, indent=1) + "\n")
     write_ctm(out / "ctm", words)

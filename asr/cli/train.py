@@ -15,7 +15,7 @@ from pathlib import Path
 from asr.cli.common import add_verbosity
 from asr.config import ExperimentConfig, load_config
 from asr.errors import AsrError
-from asr.utils import setup_logging
+from asr.utils import atomic_write_text, setup_logging
 
 log = logging.getLogger("asr.train")
 
@@ -40,6 +40,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    "checkpoint), e.g. phase 2 with weight noise from phase 1's best; same as "
                    "--set train.init_from=PATH")
     p.add_argument("--no-resume", action="store_true", help="start from scratch even if checkpoints exist")
+    p.add_argument("--max-bad-utts", type=int, metavar="N",
+                   help="utterances with missing, corrupt or unreadable audio skipped (logged and "
+                   "listed in EXP_DIR/bad_utts) before the run stops; -1: no limit (default 0); "
+                   "same as --set train.max_bad_utts=N")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--print-params", action="store_true",
                    help="print the model's parameter count (and the count as Graves et al. 2013 "
@@ -90,16 +94,25 @@ def run(args: argparse.Namespace) -> int:
         args.parser.error("--train and --exp-dir are required (unless --print-params or --graves-table)")
     if args.init_from:
         config.train.init_from = args.init_from
+    if args.max_bad_utts is not None:
+        config.train.max_bad_utts = args.max_bad_utts
     from asr.train.ddp import init_distributed, shutdown
 
     dist = init_distributed(config.train.device)
     exp_dir = Path(args.exp_dir)
-    # Only rank 0 writes train.log; the other ranks report warnings and errors to stderr.
-    setup_logging(args.verbose, exp_dir / "train.log" if dist.is_main else None)
-    if not dist.is_main:
-        logging.getLogger().setLevel(logging.WARNING)
     try:
+        # Only rank 0 writes train.log; the other ranks report warnings and errors to stderr.
+        setup_logging(args.verbose, exp_dir / "train.log" if dist.is_main else None)
+        if not dist.is_main:
+            logging.getLogger().setLevel(logging.WARNING)
         return _train(args, config, exp_dir, dist)
+    except OSError as exc:
+        # Disk full, read-only or unwritable directories: one line naming the file. Files are
+        # written atomically, so the previous checkpoint and outputs are intact.
+        raise AsrError(
+            f"{exc.filename or exp_dir}: {exc.strerror or exc}; free disk space or make "
+            f"{exp_dir} writable (or fix the path), then run the same command again to resume"
+        ) from None
     finally:
         shutdown()
 
@@ -111,7 +124,7 @@ def _train(args: argparse.Namespace, config: ExperimentConfig, exp_dir: Path, di
     from asr.data import read_data_dir
     from asr.data.dataset import load_examples
     from asr.features import build_frontend
-    from asr.text import Tokenizer
+    from asr.text import build_tokenizer, load_tokenizer
     from asr.train import Trainer
     from asr.train.data import load_waveforms
 
@@ -120,17 +133,22 @@ def _train(args: argparse.Namespace, config: ExperimentConfig, exp_dir: Path, di
     train_dir = read_data_dir(args.train)
     tokens_file = exp_dir / "tokens.txt"
     if tokens_file.exists() and not args.no_resume:
-        tokenizer = Tokenizer.load(tokens_file, config.tokenizer.type)  # keep ids stable across a resume
+        tokenizer = load_tokenizer(tokens_file, config.tokenizer)  # keep ids stable across a resume
     else:
-        tokenizer = Tokenizer.build((u.text for u in train_dir.utterances), config.tokenizer.type)
+        tokenizer = build_tokenizer(config.tokenizer, (u.text for u in train_dir.utterances))
+    tokenizer.check(train_dir.utterances, str(train_dir.path / "text"))
     progress = sys.stderr.isatty() and not args.no_progress and dist.is_main
     subsampling = config.model.frame_stack
 
+    max_bad = config.train.max_bad_utts
+
     def load(data_dir, max_duration_s=None):
         if config.train.features_on_the_fly:
-            return load_waveforms(data_dir, config.features, tokenizer, subsampling, max_duration_s, progress=progress)
+            return load_waveforms(data_dir, config.features, tokenizer, subsampling, max_duration_s,
+                                  progress=progress, max_bad_utts=max_bad)
         frontend = build_frontend(config.features)
-        return load_examples(data_dir, frontend, tokenizer, subsampling, max_duration_s, progress=progress)
+        return load_examples(data_dir, frontend, tokenizer, subsampling, max_duration_s,
+                             progress=progress, max_bad_utts=max_bad)
 
     train_set, report = load(train_dir, config.train.max_duration_s)
     report.log(str(train_dir.path))
@@ -138,8 +156,16 @@ def _train(args: argparse.Namespace, config: ExperimentConfig, exp_dir: Path, di
     dev_set = []
     if args.dev:
         dev_dir = read_data_dir(args.dev)
+        tokenizer.check(dev_dir.utterances, str(dev_dir.path / "text"))
         dev_set, dev_report = load(dev_dir)
         dev_report.log(str(dev_dir.path))
+        report.unreadable += dev_report.unreadable
+    if report.unreadable and dist.is_main:
+        atomic_write_text(exp_dir / "bad_utts", report.unreadable_list())
+        log.warning("%d utterance(s) with unreadable audio skipped (at most %s allowed); listed in %s",
+                    len(report.unreadable), "any" if max_bad < 0 else max_bad, exp_dir / "bad_utts")
+    elif dist.is_main:
+        (exp_dir / "bad_utts").unlink(missing_ok=True)  # a list from an earlier run is stale now
     if not train_set:
         raise AsrError(f"{train_dir.path}: no usable training utterances (see the warnings above)")
     trainer = Trainer(config, exp_dir, tokenizer, train_set, dev_set, progress=progress, dist=dist)

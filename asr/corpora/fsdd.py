@@ -17,6 +17,7 @@ import hashlib
 import logging
 import random
 import re
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,9 +93,12 @@ def fetch(
     root = roots[0]
     digest = recordings_digest(scan(root))
     if digest != expected_digest:
+        # Nothing unverified is left for a later run to trust.
+        shutil.rmtree(root, ignore_errors=True)
+        archive.unlink(missing_ok=True)
         raise DownloadError(
-            f"{root}: recordings digest {digest} != expected {expected_digest}; "
-            f"the download is incomplete or not FSDD {VERSION}: delete it and retry"
+            f"{root}: recordings digest {digest} != expected {expected_digest}; the download is "
+            f"incomplete or not FSDD {VERSION}: deleted it and {archive.name}, run again to retry"
         )
     return root
 

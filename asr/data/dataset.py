@@ -14,7 +14,7 @@ from torch import nn
 
 from asr.data.kaldi import DataDir
 from asr.data.wavscp import load_utterance_audio
-from asr.errors import AudioError
+from asr.errors import AudioError, DataDirError
 from asr.features.dump import read_feats_scp, speaker_normalise
 from asr.text import Tokenizer
 
@@ -31,18 +31,41 @@ class Example:
     duration: float  # seconds
 
 
+UNREADABLE = "unreadable audio"
+
+
 @dataclass
 class SkipReport:
-    """Counts of skipped utterances by reason, with the first few ids of each."""
+    """Counts of skipped utterances by reason, with the first few ids of each, and every
+    utterance whose audio could not be read (with the error), checked against a limit."""
 
     counts: Counter = field(default_factory=Counter)
     examples: dict[str, list[str]] = field(default_factory=dict)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (utt_id, error)
 
     def add(self, reason: str, utt_id: str) -> None:
         self.counts[reason] += 1
         self.examples.setdefault(reason, [])
         if len(self.examples[reason]) < 5:
             self.examples[reason].append(utt_id)
+
+    def add_unreadable(self, utt_id: str, error: str, where: str, max_bad_utts: int | None) -> None:
+        """Count an utterance whose audio failed to load; more than ``max_bad_utts`` of them
+        (``None``: no limit) stops the run with a :class:`DataDirError` naming ``where``."""
+        log.warning("utterance %s: %s (skipped)", utt_id, error)
+        self.add(UNREADABLE, utt_id)
+        self.unreadable.append((utt_id, error))
+        if max_bad_utts is not None and max_bad_utts >= 0 and len(self.unreadable) > max_bad_utts:
+            first = self.unreadable[0][0]
+            raise DataDirError(
+                f"{where}: {len(self.unreadable)} utterance(s) with unreadable audio (first "
+                f"'{first}'), more than --max-bad-utts {max_bad_utts}; fix or drop them "
+                "(asr data fix) or raise --max-bad-utts"
+            )
+
+    def unreadable_list(self) -> str:
+        """``<utt-id> <error>`` per unreadable utterance, one a line."""
+        return "".join(f"{utt} {error}\n" for utt, error in self.unreadable)
 
     @property
     def total(self) -> int:
@@ -69,6 +92,7 @@ def load_examples(
     max_duration_s: float | None = None,
     require_text: bool = True,
     progress: bool = False,
+    max_bad_utts: int | None = None,
 ) -> tuple[list[Example], SkipReport]:
     """Featurise every utterance of ``data`` with ``frontend`` (see
     :func:`asr.features.build_frontend`), on the device its buffers are on.
@@ -80,7 +104,9 @@ def load_examples(
 
     Skipped (counted, never silent): unreadable audio (or no entry in feats.scp), empty
     transcripts (when ``require_text``), utterances longer than ``max_duration_s``, and
-    utterances whose (subsampled) frame count is below what CTC needs for their labels.
+    utterances whose (subsampled) frame count is below what CTC needs for their labels. More
+    than ``max_bad_utts`` utterances with missing, corrupt or unreadable audio (``None``: no
+    limit) raise :class:`~asr.errors.DataDirError`.
     """
     from tqdm import tqdm
 
@@ -104,8 +130,7 @@ def load_examples(
             try:
                 samples = load_utterance_audio(utt, sample_rate)  # segments, arks, pipes
             except AudioError as exc:
-                log.warning("utterance %s: %s", utt.utt_id, exc)
-                report.add("unreadable audio", utt.utt_id)
+                report.add_unreadable(utt.utt_id, str(exc), str(data.path), max_bad_utts)
                 continue
             duration = len(samples) / sample_rate
         if max_duration_s is not None and duration > max_duration_s:

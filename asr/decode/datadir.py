@@ -95,7 +95,9 @@ def decode_data_dir(
     :func:`available_decoders`, built with its default options, or a built
     :class:`~asr.decode.Decoder`).
 
-    More than ``max_bad_utts`` unreadable utterances is an error naming the first one.
+    Unreadable utterances (missing, corrupt or failing audio) are skipped, logged one by one
+    and listed at the end; more than ``max_bad_utts`` of them (``-1``: no limit) is an error
+    naming the first one.
     """
     if batch_size < 1:
         raise AsrError(f"batch size {batch_size}: give 1 or more utterances per forward pass")
@@ -110,11 +112,15 @@ def decode_data_dir(
         except AudioError as exc:
             log.warning("utterance %s: %s", utt.utt_id, exc)
             bad.append(utt.utt_id)
-    if len(bad) > max_bad_utts:
+    if len(bad) > max_bad_utts >= 0:
         raise AsrError(
             f"{data.path}: {len(bad)} unreadable utterance(s) (first '{bad[0]}'), "
-            f"more than --max-bad-utts {max_bad_utts}"
+            f"more than --max-bad-utts {max_bad_utts}; fix or drop them (asr data fix) or raise "
+            "--max-bad-utts"
         )
+    if bad:
+        log.warning("%s: skipped %d unreadable utterance(s) (at most %s allowed): %s", data.path,
+                    len(bad), "any" if max_bad_utts < 0 else max_bad_utts, " ".join(bad))
     # Batches of similar length waste little compute on padding.
     order = sorted(signals, key=lambda u: len(signals[u]))
     hyps: dict[str, str] = {}

@@ -69,7 +69,7 @@ def compute_posteriors(recognizer: Recognizer, data: DataDir | str | Path, batch
         except AudioError as exc:
             log.warning("utterance %s: %s", utt.utt_id, exc)
             bad.append(utt.utt_id)
-    if len(bad) > max_bad_utts:
+    if len(bad) > max_bad_utts >= 0:  # -1: no limit
         raise AsrError(f"{data.path}: {len(bad)} unreadable utterance(s) (first '{bad[0]}'), "
                        f"more than --max-bad-utts {max_bad_utts}")
     order = sorted(signals, key=lambda u: len(signals[u]))

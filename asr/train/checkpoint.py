@@ -12,16 +12,25 @@ Files in ``EXP/checkpoints``::
 
 from __future__ import annotations
 
+import io
+import logging
+import os
 import random
 import re
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from asr.errors import AsrError
-from asr.modeldir import save_state_dict
-from asr.utils import atomic_write_text
+from asr.utils import atomic_write, atomic_write_text
+
+log = logging.getLogger("asr.train")
+
+# Fault-injection hook for the crash tests: seconds to sleep after a checkpoint's bytes are in
+# its temporary file and before the rename, so that a test can SIGKILL the run mid-write.
+SLOW_WRITE_ENV = "ASR_TEST_CHECKPOINT_WRITE_DELAY"
 
 EPOCH_RE = re.compile(r"^epoch-(\d+)\.pt$")
 STEP_RE = re.compile(r"^step-(\d+)\.pt$")
@@ -61,6 +70,39 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type when the message is empty."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _write_state(state: dict, path: Path) -> None:
+    """``torch.save`` through a temporary file renamed into place; a failed write (disk full,
+    unwritable directory) is a :class:`CheckpointError` and leaves every older file intact."""
+
+    def write(handle: io.BufferedIOBase) -> None:
+        torch.save(state, handle)
+        delay = os.environ.get(SLOW_WRITE_ENV)
+        if delay:
+            handle.flush()
+            time.sleep(float(delay))
+
+    try:
+        atomic_write(path, write)
+    except OSError as exc:
+        raise CheckpointError(
+            f"{path}: cannot write checkpoint ({exc.strerror or exc}); the previous checkpoints "
+            f"in {path.parent} are intact: free disk space or make the directory writable, then "
+            "run the same command again to resume"
+        ) from None
+    except RuntimeError as exc:  # torch.save reports a short write as a RuntimeError
+        raise CheckpointError(
+            f"{path}: cannot write checkpoint ({first_line(exc)}); the previous "
+            f"checkpoints in {path.parent} are intact: free disk space, then run the same command "
+            "again to resume"
+        ) from None
+
+
 class Checkpoints:
     """The checkpoint directory of one experiment; see the module docstring."""
 
@@ -78,12 +120,27 @@ class Checkpoints:
         epochs = [(int(m.group(1)), p) for p in self.dir.glob("epoch-*.pt") if (m := EPOCH_RE.match(p.name))]
         return max(epochs)[1] if epochs else None
 
+    def remove_incomplete(self) -> int:
+        """Delete temporary files of writes that a crash interrupted (never renamed into place,
+        so never read); call only when no run is writing here. Returns how many."""
+        stale = list(self.dir.glob(".*.tmp"))
+        for path in stale:
+            log.warning("%s: removing an incomplete checkpoint write", path)
+            path.unlink(missing_ok=True)
+        return len(stale)
+
     def save(self, state: dict, epoch: int, global_step: int, mid_epoch: bool) -> Path:
         """Write a full training state atomically, point ``last`` at it, drop old ones."""
         name = f"step-{global_step}.pt" if mid_epoch else f"epoch-{epoch}.pt"
         path = self.dir / name
-        save_state_dict(state, path)
-        atomic_write_text(self.dir / "last", name + "\n")
+        _write_state(state, path)
+        try:
+            atomic_write_text(self.dir / "last", name + "\n")
+        except OSError as exc:
+            raise CheckpointError(
+                f"{self.dir / 'last'}: cannot write ({exc.strerror or exc}); {path} is complete: "
+                "free disk space, then run the same command again to resume"
+            ) from None
         if mid_epoch:
             steps = sorted(
                 (int(m.group(1)), p) for p in self.dir.glob("step-*.pt") if (m := STEP_RE.match(p.name))
@@ -101,7 +158,7 @@ class Checkpoints:
 
     def save_best(self, weights: dict) -> Path:
         path = self.dir / "best.pt"
-        save_state_dict({k: v.detach().cpu() for k, v in weights.items()}, path)
+        _write_state({k: v.detach().cpu() for k, v in weights.items()}, path)
         return path
 
 
@@ -112,7 +169,7 @@ def load_file(path: str | Path) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
-        raise CheckpointError(f"{path}: unreadable checkpoint ({str(exc).splitlines()[0]})") from None
+        raise CheckpointError(f"{path}: unreadable checkpoint ({first_line(exc)})") from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: not a checkpoint (expected a dict of tensors)")
     return state

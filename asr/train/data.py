@@ -100,12 +100,15 @@ def load_waveforms(
     max_duration_s: float | None = None,
     require_text: bool = True,
     progress: bool = False,
+    max_bad_utts: int | None = None,
 ) -> tuple[list[WaveExample], SkipReport]:
     """Decode every utterance of ``data`` at the feature sample rate and keep the waveform.
 
     Skipped (counted, never silent): unreadable audio, empty transcripts (when
     ``require_text``), utterances longer than ``max_duration_s``, and utterances whose
-    (subsampled) frame count is below what CTC needs for their labels.
+    (subsampled) frame count is below what CTC needs for their labels. More than
+    ``max_bad_utts`` unreadable utterances (``None``: no limit) raise
+    :class:`~asr.errors.DataDirError`.
     """
     from tqdm import tqdm
 
@@ -120,8 +123,7 @@ def load_waveforms(
         try:
             samples = load_utterance_audio(utt, sample_rate)  # segments, arks, pipes
         except AudioError as exc:
-            log.warning("utterance %s: %s", utt.utt_id, exc)
-            report.add("unreadable audio", utt.utt_id)
+            report.add_unreadable(utt.utt_id, str(exc), str(data.path), max_bad_utts)
             continue
         duration = len(samples) / sample_rate
         if max_duration_s is not None and duration > max_duration_s:

@@ -50,6 +50,7 @@ from asr.train.evaluate import evaluate
 from asr.train.interrupt import StopRequest, TrainingInterrupted
 from asr.train.losses import ctc_losses, infinite_count
 from asr.train.noise import WeightNoise
+from asr.train.oom import OomPolicy, OutOfMemory, split_batch
 from asr.train.sampler import BucketBatchSampler
 from asr.train.schedule import make_plateau, set_lr, step_lr
 from asr.train.stats import EpochStats, EpochTotals, StepResult
@@ -120,13 +121,15 @@ class Trainer:
         self.epoch = 0  # completed epochs
         self.step_in_epoch = 0  # this rank's batches of the current epoch already trained on
         self.global_step = 0  # optimizer updates
-        self.best_dev_loss = math.inf
+        self.best_dev_loss = math.inf  # dev loss of the best epoch
+        self.best_dev_wer = math.inf  # and its dev WER
         self.best_epoch = 0
         self.history: list[dict] = []
         self.infinite_losses = 0
         self.totals = EpochTotals()
         self.step_callbacks: list[Callable[[Trainer, StepResult], None]] = []
         self.stop = StopRequest()
+        self.oom = OomPolicy(tc.max_oom_batches, self.dist.enabled)
 
     # -- state -------------------------------------------------------------------------------
 
@@ -156,6 +159,7 @@ class Trainer:
             "step_in_epoch": self.step_in_epoch,
             "global_step": self.global_step,
             "best_dev_loss": self.best_dev_loss,
+            "best_dev_wer": self.best_dev_wer,
             "best_epoch": self.best_epoch,
             "history": self.history,
             "infinite_losses": self.infinite_losses,
@@ -181,6 +185,7 @@ class Trainer:
         self.step_in_epoch = mid_epoch
         self.global_step = int(state.get("global_step", 0))
         self.best_dev_loss = float(state["best_dev_loss"])
+        self.best_dev_wer = float(state.get("best_dev_wer", math.inf))
         self.best_epoch = int(state["best_epoch"])
         self.history = list(state["history"])
         self.infinite_losses = int(state["infinite_losses"])
@@ -193,6 +198,8 @@ class Trainer:
             random.setstate((3, tuple(int(x) for x in state["rng_python"].tolist()), None))
 
     def resume(self) -> bool:
+        if self.dist.is_main:
+            self.checkpoints.remove_incomplete()
         path = self.checkpoints.latest()
         if path is None:
             return False
@@ -288,17 +295,29 @@ class Trainer:
         ``progress`` in [0, 1] drives the cosine schedule.
         """
         norm = utterances / self.dist.world_size
-        result = StepResult(updated=False)
-        self.optimizer.zero_grad(set_to_none=True)
-        with self.noise.applied(self.global_step):
-            for index, batch in enumerate(batches):
-                done = self._forward_backward(batch, norm, sync=index == len(batches) - 1)
-                if done is None:
-                    result.skipped += 1
-                    continue
-                result.loss += done[0]
-                result.frames += done[1]
-                result.utterances += len(batch.utt_ids)
+        pieces = 1  # after a CUDA out-of-memory error each batch is retried in more pieces
+        while True:
+            result = StepResult(updated=False)
+            self.optimizer.zero_grad(set_to_none=True)
+            parts = [part for batch in batches for part in split_batch(batch, pieces)]
+            try:
+                with self.noise.applied(self.global_step):
+                    for index, batch in enumerate(parts):
+                        done = self._forward_backward(batch, norm, sync=index == len(parts) - 1)
+                        if done is None:
+                            result.skipped += 1
+                            continue
+                        result.loss += done[0]
+                        result.frames += done[1]
+                        result.utterances += len(batch.utt_ids)
+                break
+            except OutOfMemory as exc:
+                error = str(exc)  # not the exception: its traceback holds the batch's tensors
+            # Gradients of a failed try are partial: drop them before retrying.
+            self.optimizer.zero_grad(set_to_none=True)
+            pieces = self.oom.next_pieces(list(batches), pieces, self.global_step, error)
+            if pieces == 0:
+                return StepResult(updated=False, skipped=len(batches))
         if result.utterances == 0:
             return result
         max_norm = self.tc.clip_grad_norm if self.tc.clip_grad_norm > 0 else math.inf
@@ -436,23 +455,23 @@ class Trainer:
     def fit(self, resume: bool = True) -> Path:
         """Train until ``epochs`` or early stopping; export and return the best model directory."""
         main = self.dist.is_main
-        if main:
-            self.exp_dir.mkdir(parents=True, exist_ok=True)
-            save_config(self.config, self.exp_dir / "config.yaml")
-            self.tokenizer.save(self.exp_dir / "tokens.txt")
-        if not (resume and self.resume()):
-            if self.tc.init_from:
-                self.init_weights(self.tc.init_from)
-            elif self.config.features.cmvn == "global":
-                self._compute_cmvn()
-        self._describe()
-        tb = None
-        if main:
-            from torch.utils.tensorboard import SummaryWriter
+        with self.stop.handlers():  # from the start: a signal during set-up stops after one update
+            if main:
+                self.exp_dir.mkdir(parents=True, exist_ok=True)
+                save_config(self.config, self.exp_dir / "config.yaml")
+                self.tokenizer.save(self.exp_dir / "tokens.txt")
+            if not (resume and self.resume()):
+                if self.tc.init_from:
+                    self.init_weights(self.tc.init_from)
+                elif self.config.features.cmvn == "global":
+                    self._compute_cmvn()
+            self._describe()
+            tb = None
+            if main:
+                from torch.utils.tensorboard import SummaryWriter
 
-            tb = SummaryWriter(str(self.exp_dir / "tb"))
-        try:
-            with self.stop.handlers():
+                tb = SummaryWriter(str(self.exp_dir / "tb"))
+            try:
                 while self.epoch < self.tc.epochs:
                     if self._should_stop():
                         log.info("early stopping: no dev improvement for %d epochs", self.tc.early_stop_patience)
@@ -460,10 +479,11 @@ class Trainer:
                     self._run_epoch(tb)
                     if self._stop_requested():
                         self._interrupted(self.checkpoints.latest() if main else None)
-        finally:
-            if tb is not None:
-                tb.close()
-        return self.export() if main else self.exp_dir / "final"
+            finally:
+                if tb is not None:
+                    tb.close()
+            # Still inside the handlers: a signal now lets the export finish.
+            return self.export() if main else self.exp_dir / "final"
 
     def _run_epoch(self, tb) -> None:
         started = time.perf_counter()
@@ -481,9 +501,12 @@ class Trainer:
         fps *= self.dist.world_size
         stats = EpochStats(self.epoch, train_loss, dev_loss, dev_wer, dev_cer, lr, time.perf_counter() - started, fps, skipped)
         self.history.append(stats.__dict__)
-        improved = dev_loss < self.best_dev_loss
+        if self.tc.select_best == "dev_wer" and self.dev_set:  # ties go to the lower loss
+            improved = (dev_wer, dev_loss) < (self.best_dev_wer, self.best_dev_loss)
+        else:
+            improved = dev_loss < self.best_dev_loss
         if improved:
-            self.best_dev_loss, self.best_epoch = dev_loss, self.epoch
+            self.best_dev_loss, self.best_dev_wer, self.best_epoch = dev_loss, dev_wer, self.epoch
             if self.dist.is_main:
                 self.checkpoints.save_best(self.model.state_dict())
         self.save_checkpoint()
@@ -502,6 +525,9 @@ class Trainer:
         if best.exists():
             self.model.load_state_dict(torch.load(best, map_location=self.device, weights_only=True))
         out = save_model_dir(self.exp_dir / "final", self.model, self.config, self.tokenizer)
-        which = "dev loss" if self.dev_set else "train loss (no dev set)"
-        log.info("exported model (epoch %d, %s %.4f) to %s", self.best_epoch, which, self.best_dev_loss, out)
+        if not self.dev_set:
+            which = f"train loss {self.best_dev_loss:.4f} (no dev set)"
+        else:
+            which = f"dev loss {self.best_dev_loss:.4f}, dev WER {self.best_dev_wer:.2f}%"
+        log.info("exported model (epoch %d, %s) to %s", self.best_epoch, which, out)
         return out
