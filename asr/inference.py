@@ -1,21 +1,36 @@
-"""Inference: audio in, text with word times out. Used by ``transcribe`` and ``asr decode``."""
+"""Inference: audio in, text with segments and word times out. Used by ``transcribe``,
+``asr decode`` and the Python API (``asr.load_model(...).transcribe(...)``).
+
+Short inputs (up to ``chunk_length`` seconds) go through the network in one piece; longer ones
+are transcribed in overlapping chunks stitched by time (:mod:`asr.longform`), so memory stays
+bounded whatever the length.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from asr.audio import load_audio, resample
+from asr.audio import STDIN, audio_duration, load_audio, resample
 from asr.decode import Decoder, GreedyHypothesis, Hypothesis, build_decoder, greedy_decode
 from asr.decode.align import align_words
 from asr.decode.base import DecoderError
+from asr.errors import AsrError, AudioError
 from asr.features import build_frontend
 from asr.modeldir import LoadedModel, load_model_dir
 from asr.store import resolve
 from asr.utils import resolve_device
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHUNK_LENGTH = 30.0  # seconds per network pass for long recordings (asr.longform)
+SEGMENT_PAUSE = 1.0  # a silence this long (seconds) between words starts a new segment
+SEGMENT_MAX = 15.0  # seconds; a longer stretch of speech is split at its widest pause
 
 
 @dataclass
@@ -37,17 +52,63 @@ class Alternative:
 
 
 @dataclass
+class Segment:
+    """A stretch of speech between pauses (a subtitle cue): times in seconds."""
+
+    start: float
+    end: float
+    text: str
+
+
+@dataclass
 class Result:
+    """What :meth:`Recognizer.transcribe` returns: the transcript, its segments (stretches of
+    speech between pauses) and its words with times and confidences."""
+
     text: str
     duration: float  # seconds of audio
     words: list[Word] = field(default_factory=list)
     alternatives: list[Alternative] = field(default_factory=list)  # n-best, when asked for
+    segments: list[Segment] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.segments:
+            self.segments = make_segments(self.text, self.words, self.duration)
 
     def to_dict(self) -> dict:
         data = asdict(self)
         if not self.alternatives:
             del data["alternatives"]
         return data
+
+
+def make_segments(text: str, words: list[Word], duration: float,
+                  pause: float = SEGMENT_PAUSE, longest: float = SEGMENT_MAX) -> list[Segment]:
+    """Group ``words`` into segments: a new one after a silence of ``pause`` seconds, and a
+    stretch longer than ``longest`` seconds split at its widest gap. Without word times, the
+    whole ``text`` is one segment spanning the audio."""
+    if not words:
+        return [Segment(0.0, round(duration, 3), text)] if text else []
+    groups: list[list[Word]] = [[words[0]]]
+    for prev, word in zip(words, words[1:], strict=False):
+        if word.start - prev.end >= pause:
+            groups.append([word])
+        else:
+            groups[-1].append(word)
+    out: list[list[Word]] = []
+    for group in groups:
+        out.extend(_split_long(group, longest))
+    return [Segment(g[0].start, g[-1].end, " ".join(w.word for w in g)) for g in out]
+
+
+def _split_long(group: list[Word], longest: float) -> list[list[Word]]:
+    if len(group) < 2 or group[-1].end - group[0].start <= longest:
+        return [group]
+    gaps = [group[i + 1].start - group[i].end for i in range(len(group) - 1)]
+    # The widest gap in the middle half keeps both halves from becoming slivers.
+    lo, hi = len(gaps) // 4, max(len(gaps) // 4 + 1, (3 * len(gaps)) // 4)
+    cut = lo + int(np.argmax(gaps[lo:hi])) + 1
+    return _split_long(group[:cut], longest) + _split_long(group[cut:], longest)
 
 
 class Recognizer:
@@ -94,10 +155,14 @@ class Recognizer:
 
     def _words(self, hyp: GreedyHypothesis, posteriors: torch.Tensor) -> list[Word]:
         words: list[Word] = []
+        if not hyp.tokens:
+            return words
+        # One gather for every token (an .item() per token dominates on long recordings).
+        token_post = posteriors[torch.tensor(hyp.frames), torch.tensor(hyp.tokens)].tolist()
         for group in self.tokenizer.word_groups(hyp.tokens):
             tokens = [hyp.tokens[p] for p in group]
             frames = [hyp.frames[p] for p in group]
-            conf = float(np.mean([posteriors[f, t].item() for t, f in zip(tokens, frames, strict=True)]))
+            conf = float(np.mean([token_post[p] for p in group]))
             start = frames[0] * self.frame_seconds
             end = (frames[-1] + 1) * self.frame_seconds
             words.append(Word(self.tokenizer.decode(tokens), round(start, 3), round(end, 3), round(conf, 4)))
@@ -152,7 +217,7 @@ class Recognizer:
     def _greedy_results(self, log_probs: torch.Tensor, lengths: torch.Tensor, durations: list[float]) -> list[Result]:
         results = []
         for i, hyp in enumerate(greedy_decode(log_probs, lengths)):
-            posteriors = log_probs[i].exp().cpu()
+            posteriors = log_probs[i].detach().cpu().exp()
             results.append(
                 Result(
                     self.tokenizer.decode(hyp.tokens),
@@ -162,16 +227,106 @@ class Recognizer:
             )
         return results
 
-    def transcribe(self, audio: str | Path | np.ndarray, sample_rate: int | None = None) -> Result:
-        """Transcribe a file path, or a 1-D float array at ``sample_rate`` (default: the model's)."""
+    def transcribe(self, audio: str | Path | np.ndarray, sample_rate: int | None = None, *,
+                   chunk_length: float = DEFAULT_CHUNK_LENGTH, batch_size: int = 8,
+                   decoder: Decoder | str | None = None,
+                   progress: Callable[[float], None] | None = None) -> Result:
+        """Transcribe a file path (``"-"``: standard input) or a 1-D float array at
+        ``sample_rate`` (default: the model's).
+
+        Inputs longer than ``chunk_length`` seconds are transcribed in overlapping chunks
+        (``batch_size`` chunks per network pass) and stitched by time; the file is then read
+        block by block, never whole. ``progress(seconds)`` is called as audio is consumed.
+        """
+        from asr import longform
+
         if isinstance(audio, (str, Path)):
+            duration = _header_duration(audio)
+            if duration is not None and duration > chunk_length:
+                return longform.transcribe_file(self, audio, chunk_length=chunk_length,
+                                                batch_size=batch_size, decoder=decoder,
+                                                progress=progress)
             signal, _ = load_audio(audio, self.sample_rate)
         else:
             signal = np.asarray(audio, dtype=np.float32)
             if signal.ndim != 1 or signal.size == 0:
                 raise ValueError("expected a non-empty 1-D array of samples")
             signal = resample(signal, sample_rate or self.sample_rate, self.sample_rate)
-        return self.transcribe_signals([signal])[0]
+        if len(signal) > chunk_length * self.sample_rate:
+            return longform.transcribe_array(self, signal, chunk_length=chunk_length,
+                                             batch_size=batch_size, decoder=decoder,
+                                             progress=progress)
+        result = self.transcribe_signals([signal], decoder)[0]
+        if progress is not None:
+            progress(result.duration)
+        return result
+
+    def transcribe_files(self, paths: Iterable[str | Path], *, batch_size: int = 8,
+                         chunk_length: float = DEFAULT_CHUNK_LENGTH,
+                         decoder: Decoder | str | None = None,
+                         progress: Callable[[float], None] | None = None,
+                         ) -> Iterator[tuple[str, Result | AsrError]]:
+        """Transcribe many files; yield ``(path, Result)`` or ``(path, AsrError)`` in input
+        order. Short files are read a window at a time and batched by length (``batch_size``
+        per network pass), so memory does not grow with the number of files; long ones are
+        chunked (:meth:`transcribe`)."""
+        window: list[str] = []
+        for path in paths:
+            window.append(str(path))
+            if len(window) >= 4 * batch_size:
+                yield from self._window(window, batch_size, chunk_length, decoder, progress)
+                window = []
+        if window:
+            yield from self._window(window, batch_size, chunk_length, decoder, progress)
+
+    def _window(self, paths: list[str], batch_size: int, chunk_length: float,
+                decoder: Decoder | str | None, progress: Callable[[float], None] | None,
+                ) -> Iterator[tuple[str, Result | AsrError]]:
+        done: dict[int, Result | AsrError] = {}
+        short: dict[int, np.ndarray] = {}
+        for i, path in enumerate(paths):
+            try:
+                duration = _header_duration(path)
+                if duration is not None and duration > chunk_length:
+                    continue  # long: transcribed on its own below, in input order
+                signal, _ = load_audio(path, self.sample_rate)
+                if len(signal) > chunk_length * self.sample_rate:
+                    done[i] = self.transcribe(signal, chunk_length=chunk_length,
+                                              batch_size=batch_size, decoder=decoder,
+                                              progress=progress)
+                else:
+                    short[i] = signal
+            except AsrError as exc:
+                done[i] = exc
+        # Batches of similar length waste little compute on padding.
+        order = sorted(short, key=lambda i: len(short[i]))
+        for start in range(0, len(order), batch_size):
+            ids = order[start : start + batch_size]
+            for i, result in zip(ids, self.transcribe_signals([short[i] for i in ids], decoder),
+                                 strict=True):
+                done[i] = result
+                if progress is not None:
+                    progress(result.duration)
+        for i, path in enumerate(paths):
+            if i not in done:
+                try:
+                    done[i] = self.transcribe(path, chunk_length=chunk_length,
+                                              batch_size=batch_size, decoder=decoder,
+                                              progress=progress)
+                except AsrError as exc:
+                    done[i] = exc
+            yield path, done.pop(i)
+
+
+def _header_duration(path: str | Path) -> float | None:
+    """Seconds of audio from the file header, or None where only decoding can tell (standard
+    input, ffmpeg containers, broken files: :func:`load_audio` then names the problem)."""
+    if str(path) == STDIN:
+        return None
+    try:
+        return audio_duration(path)
+    except (AudioError, OSError):
+        return None
 
 
 def load_model(name_or_path: str | Path | None = None, device: str = "auto") -> Recognizer:

@@ -12,7 +12,8 @@ import torch
 
 from asr.config import load_config
 from asr.decode import GreedyHypothesis
-from asr.inference import Recognizer, Result, Word, load_model
+from asr.errors import AudioError
+from asr.inference import Recognizer, Result, Segment, Word, load_model, make_segments
 from asr.model import build_model
 from asr.modeldir import load_model_dir, save_model_dir
 from asr.text import Tokenizer
@@ -102,9 +103,44 @@ def test_writers(tmp_path: Path) -> None:
             {"word": "yes", "start": 0.0, "end": 0.3, "confidence": 0.9},
             {"word": "no", "start": 0.6, "end": 0.9, "confidence": 0.8},
         ],
+        "segments": [{"start": 0.0, "end": 0.9, "text": "yes no"}],
     }
     path = write_result(result, "/audio/utt 1.flac", tmp_path / "out", "json")
     assert path == tmp_path / "out" / "utt 1.json"
     assert json.loads(path.read_text()) == data
-    with pytest.raises(ValueError, match="unknown output format 'srt'"):
-        format_result(result, "srt")
+    with pytest.raises(ValueError, match="unknown output format 'docx'"):
+        format_result(result, "docx")
+
+
+def test_segments_split_at_pauses_and_length() -> None:
+    words = [Word("a", 0.0, 0.5, 1.0), Word("b", 0.7, 1.0, 1.0), Word("c", 2.5, 3.0, 1.0)]
+    assert make_segments("a b c", words, 4.0) == [Segment(0.0, 1.0, "a b"), Segment(2.5, 3.0, "c")]
+    # No word times: one segment over the whole recording; nothing said: none.
+    assert make_segments("a b", [], 2.0) == [Segment(0.0, 2.0, "a b")]
+    assert make_segments("", [], 2.0) == []
+    # 40 s of speech without a 1 s pause is split at its widest gaps, every piece <= 15 s.
+    many = [Word(f"w{i}", i * 1.0, i * 1.0 + 0.8 - (0.3 if i == 20 else 0), 1.0) for i in range(40)]
+    segments = make_segments("", many, 41.0)
+    assert len(segments) >= 3 and all(s.end - s.start <= 15.0 for s in segments)
+    assert " ".join(s.text for s in segments) == " ".join(w.word for w in many)
+    assert any(s.end == many[20].end for s in segments)  # the widest gap is a cut
+
+
+def test_transcribe_files_keeps_order_and_reports_errors(recognizer: Recognizer, tmp_path: Path,
+                                                         make_tone) -> None:
+    paths = []
+    for i, seconds in enumerate([0.9, 0.2, 0.5, 0.3, 0.7]):
+        path = tmp_path / f"t{i}.wav"
+        sf.write(path, make_tone(seconds, 8000, 300.0 + 100 * i), 8000)
+        paths.append(str(path))
+    paths.insert(2, str(tmp_path / "missing.wav"))
+    seen: list[float] = []
+    out = list(recognizer.transcribe_files(paths, batch_size=2, progress=seen.append))
+    assert [p for p, _ in out] == paths
+    assert isinstance(out[2][1], AudioError) and "no such file" in str(out[2][1])
+    for path, result in out:
+        if path.endswith("missing.wav"):
+            continue
+        alone = recognizer.transcribe(path)
+        assert result.text == alone.text and result.duration == alone.duration
+    assert sum(seen) == pytest.approx(0.9 + 0.2 + 0.5 + 0.3 + 0.7, abs=1e-3)

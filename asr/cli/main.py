@@ -7,6 +7,7 @@ import sys
 
 from asr import __version__
 from asr.cli import average, benchmark, data, decode, lm, models, score, train
+from asr.cli import export as export_cli
 from asr.cli.common import run_command
 
 
@@ -19,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"asr {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for module in (train, decode, score, models, data, lm, average, benchmark):
+    for module in (train, decode, score, models, data, lm, average, benchmark, export_cli):
         module.add_parser(subparsers)
     return parser
 
