@@ -134,7 +134,7 @@ def test_checkpoint_write_is_atomic(tmp_path: Path, monkeypatch) -> None:
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(CheckpointError, match="disk full.*previous checkpoints .* are intact"):
         trainer.save_checkpoint()
     assert (exp / "checkpoints" / "epoch-1.pt").read_bytes() == before
     assert not [p for p in (exp / "checkpoints").iterdir() if p.name.endswith(".tmp")]
@@ -170,3 +170,16 @@ def test_average_rejects_checkpoints_of_different_models(tmp_path: Path, capsys)
     code = asr_main.main(["average-checkpoints", "--exp-dir", str(exp), "--out", str(tmp_path / "o"), str(a), str(b)])
     err = capsys.readouterr().err
     assert code == 1 and "b.pt: w has shape (3,)" in err and len(err.strip().splitlines()) == 1
+
+
+def test_select_best_by_dev_wer_keeps_the_epoch_with_the_lowest_wer(tmp_path: Path) -> None:
+    trainer = Trainer(tiny_config("train.epochs=1", "train.select_best=dev_wer"), tmp_path, tokenizer(), TRAIN,
+                      examples(4, seed=6, prefix="d"), progress=False)
+    # (dev loss, WER, CER) of four epochs: the loss is lowest at epoch 2, the WER at epochs 3
+    # and 4, where the tie goes to the lower loss (epoch 3)
+    figures = iter([(5.0, 40.0, 20.0), (3.0, 30.0, 15.0), (4.0, 10.0, 5.0), (4.5, 10.0, 5.0)])
+    trainer.evaluate = lambda dev_set: next(figures)
+    trainer.train_epoch = lambda tb: (1.0, 100.0, 0)  # the update loop is not under test
+    for _ in range(4):
+        trainer._run_epoch(None)
+    assert (trainer.best_epoch, trainer.best_dev_wer, trainer.best_dev_loss) == (3, 10.0, 4.0)
