@@ -300,3 +300,23 @@ def test_make_feats_sh_with_parallel_jobs_equals_one_job(yesno_waves: Path, tmp_
 def test_make_feats_sh_refuses_global_cmvn(yesno_waves: Path, tmp_path: Path) -> None:
     result = tool("make_feats.sh", "--cmvn", "global", str(tmp_path), cwd=tmp_path)
     assert result.returncode == 1 and "global statistics come from asr train" in result.stderr
+
+
+# ---- utt2spk_to_spk2utt.sh / spk2utt_to_utt2spk.sh (Kaldi's utils/*.pl)
+
+
+def test_utt2spk_spk2utt_conversions_match_the_data_dir_writer(tmp_path: Path) -> None:
+    from asr.data.kaldi import Utterance, write_data_dir
+
+    utts = [Utterance(f"{spk}-{i:02d}", "/dev/null", "x", spk) for spk in ("bob", "al", "cy")
+            for i in range(3)]
+    data = write_data_dir(tmp_path / "d", utts).path
+    spk2utt = subprocess.run(["bash", str(TOOLS / "utt2spk_to_spk2utt.sh"), str(data / "utt2spk")],
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+    assert spk2utt == (data / "spk2utt").read_text()
+    utt2spk = subprocess.run(["bash", str(TOOLS / "spk2utt_to_utt2spk.sh")], input=spk2utt,
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+    assert utt2spk == (data / "utt2spk").read_text()
+    bad = subprocess.run(["bash", str(TOOLS / "utt2spk_to_spk2utt.sh")], input="u1 s1\nu2\n",
+                         capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 1 and "line 2" in bad.stderr
