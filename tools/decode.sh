@@ -62,7 +62,7 @@ if [ -f "$data/text" ]; then
     --json "$dir/score.json.tmp" > "$dir/scoring.tmp"
   # The report: Kaldi's %WER/%SER/%CER lines, then (after a blank line) the speaker table.
   grep '^%' "$dir/scoring.tmp" > "$dir/wer"
-  sed '1,/^$/d' "$dir/scoring.tmp" > "$dir/per_spk"
+  sed '1,/^$/d' "$dir/scoring.tmp" | sed '/^$/,$d' > "$dir/per_spk"  # the speaker table only
   mv "$dir/scoring.tmp" "$dir/scoring.txt"
   mv "$dir/score.json.tmp" "$dir/score.json"
 fi
