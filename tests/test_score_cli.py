@@ -176,3 +176,18 @@ def test_malformed_trn_names_file_and_line(tmp_path, capsys) -> None:
 def test_missing_file(tmp_path, capsys) -> None:
     code, _, err = run(capsys, "--ref", str(tmp_path / "nope"), "--hyp", str(tmp_path / "nope"))
     assert code == 1 and "nope" in err and len(err.strip().splitlines()) == 1
+
+
+def test_asr_score_starts_without_torch(tmp_path: Path) -> None:
+    """Scoring is pure text work: the command must not pay for importing torch."""
+    import subprocess
+    import sys
+
+    (tmp_path / "ref").write_text("u1 a b c\n")
+    (tmp_path / "hyp").write_text("u1 a x c\n")
+    code = ("import sys; from asr.cli.main import main; "
+            f"rc = main(['score', '--ref', {str(tmp_path / 'ref')!r}, '--hyp', {str(tmp_path / 'hyp')!r}]); "
+            "print('torch' in sys.modules, rc)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.splitlines()[0].startswith("%WER 33.33 [ 1 / 3,")
+    assert out.stdout.splitlines()[-1] == "False 0", out.stderr
