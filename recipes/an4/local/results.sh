@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The results of every system under EXP as a markdown table (WER and CER on dev and test, per
+# decoder), or with --best the system with the lowest dev WER under greedy search.
+#   local/results.sh [--best] EXP
+set -euo pipefail
+best=false
+[ "${1:-}" = --best ] && { best=true; shift; }
+[ $# -eq 1 ] || { echo "usage: $0 [--best] EXP" >&2; exit 1; }
+exp=$1
+# field FILE LABEL: the percentage after '%LABEL' in a Kaldi-style wer file.
+field() { awk -v l="%$2" '$1 == l { print $2; exit }' "$1" 2>/dev/null; }
+if $best; then
+  for sys in "$exp"/*/; do
+    sys=${sys%/}
+    f=$sys/decode_greedy_dev/wer
+    if [ -f "$f" ]; then echo "$(field "$f" WER) $sys"; fi
+  done | sort -g | head -n 1 | cut -d' ' -f2
+  exit 0
+fi
+echo "| system | decoder | dev %WER | dev %CER | test %WER | test %CER | LM weight, word score (tuned on dev) |"
+echo "|---|---|---:|---:|---:|---:|---|"
+for sys in "$exp"/*/; do
+  sys=${sys%/}
+  for dec in greedy beam beam_lm lexicon_lm greedy_phones; do
+    dev=$sys/decode_${dec}_dev/wer; test=$sys/decode_${dec}_test
+    [ -f "$test/wer" ] || continue
+    # Decoders with an LM were tuned on dev: their dev result is the best pair of the sweep.
+    [ -f "$test/tune/best_wer" ] && dev=$(awk '{ print $NF }' "$test/tune/best_wer")
+    weights=$(python -c 'import json, sys
+s = json.load(open(sys.argv[1])).get("sweep")
+print("%g, %g" % (s["lm_weight"], s["word_score"]) if s else "")' "$test/score.json")
+    label=$dec
+    [ $dec = greedy_phones ] && label="greedy, in phones (%WER = PER)"
+    echo "| $(basename "$sys") | $label | $(field "$dev" WER) | $(field "$dev" CER) | $(field "$test/wer" WER) | $(field "$test/wer" CER) | $weights |"
+  done
+done

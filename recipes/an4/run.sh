@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# CMU AN4 (census database: spelled words, numbers and commands by 84 speakers, 16 kHz):
+# BiLSTM-CTC over characters (and over CMU phones, with the lexicon of an4.dic), decoded with
+# greedy search, prefix beam search, beam search + word 3-gram LM, and lexicon + word 3-gram LM.
+# The LM is estimated on the training transcripts only; its weight and the word score are tuned
+# on dev (8 training speakers held out) and then applied to test (130 utterances, 773 words).
+#
+#   ./run.sh [--stage N] [--stop-stage M] [--corpus-dir DIR] [--preset cpu|gpu|auto] [--nj N]
+#
+# Stages: 0 data prep (downloads the CMU tarball when no corpus is found), 1 LM and lexicons,
+# 2 train the character system, 3 decode it, 4 train the phone system, 5 decode it and score
+# its greedy output in phones (both only with 'phone' in --systems), 6 the results table (exp/results.md) and installing the system
+# with the best dev WER under greedy search (what `transcribe` uses) as --model-name.
+# A stage that finished leaves a .done marker and is skipped on a rerun; one that failed is
+# redone from scratch (training resumes from its newest checkpoint).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+stage=0
+stop_stage=100
+corpus_dir=${AN4_DIR:-../../../shared/data/an4}   # or $AN4_DIR; downloaded when absent
+dev_speakers=8        # training speakers held out as dev
+preset=auto           # cpu, gpu, or auto (gpu when CUDA is usable)
+systems="char"        # add 'phone' for the phone CTC system
+train_opts=""         # extra `asr train` options, e.g. "--set train.epochs=5"
+nj=2                  # greedy decoding jobs
+lm_order=3
+lm_weights=0,0.25,0.5,0.75,1,1.5,2
+word_scores=-1,0,1,2,3,4,5
+beam_size=16
+char_decoders="greedy beam beam_lm lexicon_lm"
+# A phone model's own output is phones: words come from the lexicon decoder only.
+phone_decoders="lexicon_lm"
+model_name=an4        # name in the model store (stage 6)
+make_default=false    # true: also make it the default model of `transcribe`
+allow_pipes=false     # true: run commands ('cmd |') found in wav.scp
+help_message="Usage: $0 [options]   (AN4 recognition: character and phone CTC)"
+
+. ./path.sh
+. ./cmd.sh
+. parse_options.sh
+
+$allow_pipes && export ASR_ALLOW_PIPES=1
+
+if [ "$preset" = auto ]; then
+  preset=$(python -c 'import torch; print("gpu" if torch.cuda.is_available() else "cpu")')
+fi
+case "$preset" in
+  cpu|gpu) ;;
+  *) echo "$0: --preset must be cpu, gpu or auto, not '$preset'" >&2; exit 1 ;;
+esac
+for system in $systems; do
+  case "$system" in
+    char|phone) ;;
+    *) echo "$0: --systems takes 'char' and 'phone', not '$system'" >&2; exit 1 ;;
+  esac
+done
+log() { echo "$(date '+%H:%M:%S') [an4] $*"; }
+has_system() { case " $systems " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
+# train_system UNIT EXP: one training run of the preset for UNIT (char or phone).
+train_system() {
+  local unit=$1 exp=$2
+  log "training the $unit system ($preset preset; log: $exp/train.log)"
+  rm -rf "$exp"/decode_*  # decodes of an earlier model are no longer valid
+  local start=$SECONDS
+  # shellcheck disable=SC2086  # train_opts is a list of options
+  $train_cmd "$exp/log/train.log" \
+    asr train --train data/train --dev data/dev --exp-dir "$exp" --no-progress \
+      --config "conf/$preset.yaml" $(unit_opts "$unit") $train_opts
+  echo $((SECONDS - start)) > "$exp/train_seconds"
+  grep -E "epoch [0-9]+:|exported" "$exp/train.log" | tail -n 3
+}
+
+# unit_opts UNIT: the `asr train` options that select the output units.
+unit_opts() {
+  case "$1" in
+    char) echo "--set tokenizer.type=char" ;;
+    phone) echo "--config conf/phone.yaml" ;;
+  esac
+}
+
+# decode_system EXP LEXICON DECODERS: each decoder of DECODERS (greedy, beam, beam_lm,
+# lexicon_lm) on dev and test; LM weight and word score tuned on dev.
+decode_system() {
+  local exp=$1 lexicon=$2 decoders=$3 name set dir args
+  for name in $decoders; do
+    if [ $name = greedy ]; then
+      for set in dev test; do
+        dir=$exp/decode_greedy_$set
+        [ -f "$dir/.done" ] && continue
+        log "decoding data/$set: greedy ($nj jobs; logs: $dir/log)"
+        rm -rf "$dir"
+        decode.sh --nj $nj --cmd "$decode_cmd" "$exp/final" data/$set "$dir"
+        touch "$dir/.done"
+      done
+      continue
+    fi
+    # A beam search decodes a set in one job. With an LM the weights are swept on dev and the
+    # best pair decodes test: decode_<name>_test/tune/ holds every pair's dev WER and best_wer
+    # names the chosen one (the dev result of that decoder).
+    case $name in
+      beam) args=(--decoder beam --beam-size "$beam_size") ;;
+      beam_lm) args=(--decoder beam --beam-size "$beam_size" --lm data/lang/lm.arpa) ;;
+      lexicon_lm) args=(--decoder lexicon --beam-size "$beam_size" --lm data/lang/lm.arpa
+                        --lexicon "$lexicon") ;;
+      *) echo "$0: unknown decoder '$name'" >&2; exit 1 ;;
+    esac
+    sets="dev test"
+    if [ $name != beam ]; then
+      args+=(--lm-weight "$lm_weights" --word-score="$word_scores" --tune-data data/dev)
+      sets=test
+    fi
+    for set in $sets; do
+      dir=$exp/decode_${name}_$set
+      [ -f "$dir/.done" ] && continue
+      log "decoding data/$set: $name (log: $dir/log/decode.log)"
+      rm -rf "$dir"
+      $decode_cmd "$dir/log/decode.log" \
+        asr decode --model "$exp/final" --data data/$set --out "$dir" "${args[@]}"
+      touch "$dir/.done"
+    done
+  done
+}
+
+if [ $stage -le 0 ] && [ $stop_stage -ge 0 ] && [ ! -f data/.done ]; then
+  log "stage 0: data preparation from $corpus_dir"
+  rm -rf data
+  local/prepare_data.sh "$corpus_dir" data downloads --dev-speakers $dev_speakers
+  for set in train dev test; do validate_data_dir.sh --no-feats data/$set; done
+  touch data/.done
+fi
+
+if [ $stage -le 1 ] && [ $stop_stage -ge 1 ] && [ ! -f data/lang/.done ]; then
+  log "stage 1: $lm_order-gram word LM from the training transcripts; character lexicon"
+  rm -rf data/lang
+  mkdir -p data/lang
+  asr lm build --order $lm_order --kaldi data/train/text -o data/lang/lm.arpa
+  # Every word of the corpus dictionary, spelled in characters (the char system's lexicon).
+  asr lm lexicon data/local/dict/words.txt -o data/lang/lexicon_char.txt
+  touch data/lang/.done
+fi
+
+if [ $stage -le 2 ] && [ $stop_stage -ge 2 ] && [ ! -f exp/char_$preset/.done ]; then
+  log "stage 2: the character system"
+  train_system char exp/char_$preset
+  touch exp/char_$preset/.done
+fi
+
+if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
+  log "stage 3: decoding the character system"
+  decode_system exp/char_$preset data/lang/lexicon_char.txt "$char_decoders"
+fi
+
+if has_system phone; then
+  if [ $stage -le 4 ] && [ $stop_stage -ge 4 ] && [ ! -f exp/phone_$preset/.done ]; then
+    log "stage 4: the phone system"
+    train_system phone exp/phone_$preset
+    touch exp/phone_$preset/.done
+  fi
+  if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
+    log "stage 5: decoding the phone system"
+    # Spellings in the phone model's own tokens: every pronunciation of an4.dic it can emit.
+    local/phone_lexicon.sh data/local/dict/lexicon.txt exp/phone_$preset/final/tokens.txt \
+      exp/phone_$preset/lexicon.txt
+    decode_system exp/phone_$preset exp/phone_$preset/lexicon.txt "$phone_decoders"
+    # Phone error rate: greedy search scored against the references in the training phones.
+    for set in dev test; do
+      dir=exp/phone_$preset/decode_greedy_phones_$set
+      [ -f "$dir/.done" ] && continue
+      rm -rf data/${set}_phones
+      mkdir -p data/${set}_phones
+      cp data/$set/wav.scp data/$set/utt2spk data/$set/spk2utt data/${set}_phones/
+      local/words_to_phones.sh data/local/dict/lexicon_train.txt data/$set/text > data/${set}_phones/text
+      log "decoding data/$set: greedy, scored in phones (PER; logs: $dir/log)"
+      rm -rf "$dir"
+      decode.sh --nj $nj --cmd "$decode_cmd" "exp/phone_$preset/final" data/${set}_phones "$dir"
+      touch "$dir/.done"
+    done
+  fi
+fi
+
+if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
+  log "stage 6: results (exp/results.md)"
+  local/results.sh exp > exp/results.md
+  cat exp/results.md
+  best=$(local/results.sh --best exp)
+  log "installing $best/final as '$model_name' (best dev WER with greedy search)"
+  install_opts=()
+  $make_default && install_opts+=(--default)
+  asr models install "$best/final" --name "$model_name" "${install_opts[@]}"
+fi
+log "done"

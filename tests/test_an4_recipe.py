@@ -1,0 +1,96 @@
+"""recipes/an4/run.sh end to end on a fabricated AN4 corpus (NIST SPHERE audio) with a tiny
+model: every stage runs, the data dirs validate, every decoder is scored on dev and test, the
+LM weight is tuned on dev, and the best system lands in the model store."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from test_an4 import make_an4  # a sibling test module (tests/ is on sys.path)
+
+from asr import store
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = (
+    "--set model.num_layers=1 --set model.hidden_size=16 --set train.epochs=2 "
+    "--set train.features_on_the_fly=false --set augment.speed_perturb=false "
+    "--set train.warmup_steps=0 --set train.num_threads=1"
+)
+
+
+def recipe_copy(tmp_path: Path) -> Path:
+    """The recipe under tmp_path/recipes/an4, with the toolkit's .venv, tools/ and conf/
+    linked in next to it, so that path.sh resolves them and data/ and exp/ stay in tmp_path."""
+    for name in (".venv", "tools", "conf"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    shutil.copytree(ROOT / "recipes" / "an4", tmp_path / "recipes" / "an4",
+                    ignore=shutil.ignore_patterns("data", "exp", "downloads"))
+    return tmp_path / "recipes" / "an4"
+
+
+def run_recipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, decoders: list[str],
+               phone: bool) -> None:
+    """Every stage; ``decoders`` of the character system; the phone system when ``phone``."""
+    make_an4(tmp_path / "corpus" / "an4", "sph")
+    recipe = recipe_copy(tmp_path)
+    monkeypatch.setenv("ASR_MODEL_DIR", str(tmp_path / "store"))
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    args = ["./run.sh", "--corpus-dir", str(tmp_path / "corpus"), "--preset", "cpu",
+            "--train-opts", TINY, "--nj", "1", "--lm-weights", "0,1", "--word-scores", "0,1",
+            "--beam-size", "4", "--dev-speakers", "2", "--char-decoders", " ".join(decoders),
+            "--systems", "char phone" if phone else "char"]
+    proc = subprocess.run(args, cwd=recipe, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    for name in ("train", "dev", "test"):  # stage 0 ran `asr data validate` on each
+        assert f"data/{name}: valid (" in proc.stdout
+    exp = recipe / "exp" / "char_cpu"
+    for decoder in decoders:
+        # Decoders with an LM decode test only: dev is where their weights were tuned.
+        for part in ("dev", "test") if decoder in ("greedy", "beam") else ("test",):
+            wer = (exp / f"decode_{decoder}_{part}" / "wer").read_text().splitlines()
+            assert wer[0].startswith("%WER ")
+    # The LM weights are tuned on dev only: 2 x 2 pairs scored on dev, the best applied to test.
+    summary = json.loads((exp / "decode_lexicon_lm_test" / "score.json").read_text())
+    assert summary["sweep"]["tuned_on"] == "data/dev"
+    assert len(list((exp / "decode_lexicon_lm_test" / "tune").glob("wer_*"))) == 4
+    rows = [("char_cpu", d) for d in decoders]
+    if phone:  # CMU phones with a word boundary; words from the lexicon decoder
+        tokens = (recipe / "exp" / "phone_cpu" / "final" / "tokens.txt").read_text().split()[::2]
+        assert tokens[:3] == ["<blank>", "<unk>", "<space>"]
+        assert {"EY", "S", "T", "AA"} <= set(tokens)
+        assert "A EY <space>" in (recipe / "exp" / "phone_cpu" / "lexicon.txt").read_text()
+        rows += [("phone_cpu", "lexicon_lm"), ("phone_cpu", "greedy, in phones (%WER = PER)")]
+        ref = (recipe / "data" / "test_phones" / "text").read_text().splitlines()
+        assert ref == ["mpqr-an6-mpqr-b G OW Y EH S", "mpqr-cen6-mpqr-b EY B IY S T AA P"]
+    table = (recipe / "exp" / "results.md").read_text().splitlines()
+    assert len(table) == 2 + len(rows)
+    for line, (system, decoder) in zip(table[2:], rows, strict=True):
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[:2] == [system, decoder]
+        assert all(float(c) >= 0 for c in cells[2:6])  # dev and test WER and CER all present
+        assert (cells[6] != "") == decoder.endswith("_lm")
+    assert store.list_models() == ["an4"]
+    if phone:  # a rerun finds every stage done: only the table and the install run again
+        again = subprocess.run(args, cwd=recipe, env=env, capture_output=True, text=True,
+                               timeout=300)
+        assert again.returncode == 0 and "training" not in again.stdout
+
+
+@pytest.mark.skipif(not (ROOT / ".venv" / "bin" / "asr").exists(), reason="needs the project .venv")
+def test_recipe_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The character system: greedy search through tools/decode.sh, and lexicon + LM decoding
+    with the LM weights swept on dev."""
+    run_recipe(tmp_path, monkeypatch, ["greedy", "lexicon_lm"], phone=False)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (ROOT / ".venv" / "bin" / "asr").exists(), reason="needs the project .venv")
+def test_recipe_end_to_end_both_systems(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both systems, every decoder, and a rerun that skips every finished stage."""
+    run_recipe(tmp_path, monkeypatch, ["greedy", "beam", "beam_lm", "lexicon_lm"], phone=True)
