@@ -191,3 +191,18 @@ def test_asr_score_starts_without_torch(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.splitlines()[0].startswith("%WER 33.33 [ 1 / 3,")
     assert out.stdout.splitlines()[-1] == "False 0", out.stderr
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    """`asr score ... | head -n 1`: no BrokenPipeError traceback, exit status 0."""
+    import subprocess
+    import sys
+
+    lines = "".join(f"u{i:05d} a b c\n" for i in range(3000))
+    (tmp_path / "ref").write_text(lines)
+    (tmp_path / "hyp").write_text(lines.replace(" b ", " x "))
+    script = (f"{sys.executable} -m asr.cli.main score --ref {tmp_path / 'ref'} --hyp {tmp_path / 'hyp'} "
+              "--per-utt | head -n 1; echo status=${PIPESTATUS[0]}")
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.stdout.splitlines() == ["%WER 33.33 [ 3000 / 9000, 0 ins, 0 del, 3000 sub ]", "status=0"]
+    assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr, out.stderr
