@@ -23,6 +23,8 @@ from asr.data.wavscp import load_utterance_audio
 from asr.errors import AsrError, AudioError
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from asr.decode import Decoder
     from asr.inference import Recognizer
 
@@ -102,25 +104,7 @@ def decode_data_dir(
     if batch_size < 1:
         raise AsrError(f"batch size {batch_size}: give 1 or more utterances per forward pass")
     transcribe = _transcriber(recognizer, decoder)
-    if not isinstance(data, DataDir):
-        data = read_data_dir(data, require_text=False)
-    signals: dict[str, object] = {}
-    bad: list[str] = []
-    for utt in data.utterances:
-        try:
-            signals[utt.utt_id] = load_utterance_audio(utt, recognizer.sample_rate)
-        except AudioError as exc:
-            log.warning("utterance %s: %s", utt.utt_id, exc)
-            bad.append(utt.utt_id)
-    if len(bad) > max_bad_utts >= 0:
-        raise AsrError(
-            f"{data.path}: {len(bad)} unreadable utterance(s) (first '{bad[0]}'), "
-            f"more than --max-bad-utts {max_bad_utts}; fix or drop them (asr data fix) or raise "
-            "--max-bad-utts"
-        )
-    if bad:
-        log.warning("%s: skipped %d unreadable utterance(s) (at most %s allowed): %s", data.path,
-                    len(bad), "any" if max_bad_utts < 0 else max_bad_utts, " ".join(bad))
+    data, signals, bad = read_signals(data, recognizer.sample_rate, max_bad_utts)
     # Batches of similar length waste little compute on padding.
     order = sorted(signals, key=lambda u: len(signals[u]))
     hyps: dict[str, str] = {}
@@ -139,3 +123,32 @@ def decode_data_dir(
     log.info("decoded %d utterances (%.1f s of audio) in %.1f s on %s: RTF %.4f",
              len(hyps), audio_seconds, elapsed, recognizer.device, run.rtf)
     return run
+
+
+def read_signals(data: DataDir | str | Path, sample_rate: int, max_bad_utts: int = 0
+                 ) -> tuple[DataDir, dict[str, np.ndarray], list[str]]:
+    """Every utterance's samples at ``sample_rate`` (segments, arks and opt-in pipes resolved).
+
+    Unreadable utterances are logged and returned in a list; more than ``max_bad_utts`` of them
+    (-1: no limit) raise :class:`AsrError` naming the first.
+    """
+    if not isinstance(data, DataDir):
+        data = read_data_dir(data, require_text=False)
+    signals: dict[str, np.ndarray] = {}
+    bad: list[str] = []
+    for utt in data.utterances:
+        try:
+            signals[utt.utt_id] = load_utterance_audio(utt, sample_rate)
+        except AudioError as exc:
+            log.warning("utterance %s: %s", utt.utt_id, exc)
+            bad.append(utt.utt_id)
+    if len(bad) > max_bad_utts >= 0:
+        raise AsrError(
+            f"{data.path}: {len(bad)} unreadable utterance(s) (first '{bad[0]}'), "
+            f"more than --max-bad-utts {max_bad_utts}; fix or drop them (asr data fix) or raise "
+            "--max-bad-utts"
+        )
+    if bad:
+        log.warning("%s: skipped %d unreadable utterance(s) (at most %s allowed): %s", data.path,
+                    len(bad), "any" if max_bad_utts < 0 else max_bad_utts, " ".join(bad))
+    return data, signals, bad

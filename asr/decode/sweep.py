@@ -17,11 +17,9 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from asr.data import read_data_dir
 from asr.data.kaldi import DataDir
-from asr.data.wavscp import load_utterance_audio
 from asr.decode.base import Decoder, DecoderError
-from asr.errors import AsrError, AudioError
+from asr.decode.datadir import read_signals
 from asr.utils import atomic_write_text
 
 if TYPE_CHECKING:
@@ -59,19 +57,7 @@ class Posteriors:
 def compute_posteriors(recognizer: Recognizer, data: DataDir | str | Path, batch_size: int = 32,
                        max_bad_utts: int = 0) -> Posteriors:
     """Read every utterance and run the model in batches of similar length."""
-    if not isinstance(data, DataDir):
-        data = read_data_dir(data, require_text=False)
-    signals = {}
-    bad: list[str] = []
-    for utt in data.utterances:
-        try:
-            signals[utt.utt_id] = load_utterance_audio(utt, recognizer.sample_rate)
-        except AudioError as exc:
-            log.warning("utterance %s: %s", utt.utt_id, exc)
-            bad.append(utt.utt_id)
-    if len(bad) > max_bad_utts >= 0:  # -1: no limit
-        raise AsrError(f"{data.path}: {len(bad)} unreadable utterance(s) (first '{bad[0]}'), "
-                       f"more than --max-bad-utts {max_bad_utts}")
+    data, signals, bad = read_signals(data, recognizer.sample_rate, max_bad_utts)
     order = sorted(signals, key=lambda u: len(signals[u]))
     log_probs: dict[str, torch.Tensor] = {}
     start = time.perf_counter()
