@@ -14,6 +14,7 @@ milliseconds per update and peak GPU memory.
 
 from __future__ import annotations
 
+import abc
 import argparse
 import json
 import platform
@@ -127,15 +128,15 @@ def _synthetic(config, count_needed: int, args: argparse.Namespace):
             return tokenizer, waves, feats
 
 
-class _Runner:
+class _Runner(abc.ABC):
     """One row of the table: ``warm()`` once, then ``timed()`` returns (seconds, frames) of the
     same timed updates each call."""
 
-    def warm(self) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def warm(self) -> None: ...
 
-    def timed(self) -> tuple[float, int]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def timed(self) -> tuple[float, int]: ...
 
 
 class _BareLoop(_Runner):
