@@ -6,19 +6,23 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from asr.data.kaldi import DataDir
+from asr.data.kaldi import DataDir, Utterance
 from asr.data.wavscp import load_utterance_audio
 from asr.errors import AudioError, DataDirError
 from asr.features.dump import read_feats_scp, speaker_normalise
 from asr.text import Tokenizer
 
 log = logging.getLogger(__name__)
+
+Loaded = TypeVar("Loaded")
 
 
 @dataclass
@@ -83,6 +87,51 @@ def ctc_min_frames(tokens: list[int]) -> int:
     return len(tokens) + repeats
 
 
+def audio_reader(data: DataDir, sample_rate: int, report: SkipReport, max_bad_utts: int | None
+                 ) -> Callable[[Utterance], tuple[np.ndarray, float] | None]:
+    """``read`` for :func:`screen_utterances`: an utterance's samples at ``sample_rate`` and its
+    duration, or None (counted as unreadable in ``report``, up to ``max_bad_utts``)."""
+
+    def read(utt: Utterance) -> tuple[np.ndarray, float] | None:
+        try:
+            samples = load_utterance_audio(utt, sample_rate)  # segments, arks, pipes
+        except AudioError as exc:
+            report.add_unreadable(utt.utt_id, str(exc), str(data.path), max_bad_utts)
+            return None
+        return samples, len(samples) / sample_rate
+
+    return read
+
+
+def screen_utterances(
+    data: DataDir,
+    read: Callable[[Utterance], tuple[Loaded, float] | None],
+    report: SkipReport,
+    max_duration_s: float | None,
+    require_text: bool,
+    desc: str,
+    progress: bool = False,
+) -> Iterator[tuple[Utterance, Loaded, float]]:
+    """``(utterance, what read gave, duration in s)`` for each utterance of ``data`` that passes
+    the checks every loader shares, in order. Counted in ``report`` and skipped: an empty
+    transcript (when ``require_text``), what ``read`` refuses (it counts its own reason), a
+    duration over ``max_duration_s``."""
+    from tqdm import tqdm
+
+    for utt in tqdm(data.utterances, desc=f"{desc} {data.path.name}", disable=not progress):
+        if require_text and not utt.text.strip():
+            report.add("empty transcript", utt.utt_id)
+            continue
+        loaded = read(utt)
+        if loaded is None:
+            continue
+        payload, duration = loaded
+        if max_duration_s is not None and duration > max_duration_s:
+            report.add(f"longer than {max_duration_s:g} s", utt.utt_id)
+            continue
+        yield utt, payload, duration
+
+
 @torch.no_grad()
 def load_examples(
     data: DataDir,
@@ -108,37 +157,32 @@ def load_examples(
     than ``max_bad_utts`` utterances with missing, corrupt or unreadable audio (``None``: no
     limit) raise :class:`~asr.errors.DataDirError`.
     """
-    from tqdm import tqdm
-
     config = frontend.config
     sample_rate = config.sample_rate
-    dumped = read_feats_scp(data.path, config) if config.source == "feats.scp" else None
     device = next(iter(frontend.buffers()), torch.zeros(0)).device
     examples: list[Example] = []
     report = SkipReport()
-    for utt in tqdm(data.utterances, desc=f"features {data.path.name}", disable=not progress):
-        if require_text and not utt.text.strip():
-            report.add("empty transcript", utt.utt_id)
-            continue
-        if dumped is not None:
+    read: Callable[[Utterance], tuple[object, float] | None]
+    if config.source == "feats.scp":
+        dumped = read_feats_scp(data.path, config)
+
+        def read(utt: Utterance) -> tuple[torch.Tensor, float] | None:
             if utt.utt_id not in dumped:
                 report.add("no entry in feats.scp", utt.utt_id)
-                continue
+                return None
             feats = torch.from_numpy(np.array(dumped[utt.utt_id], dtype=np.float32))
-            duration = feats.shape[0] * frontend.hop_length / sample_rate
-        else:
-            try:
-                samples = load_utterance_audio(utt, sample_rate)  # segments, arks, pipes
-            except AudioError as exc:
-                report.add_unreadable(utt.utt_id, str(exc), str(data.path), max_bad_utts)
-                continue
-            duration = len(samples) / sample_rate
-        if max_duration_s is not None and duration > max_duration_s:
-            report.add(f"longer than {max_duration_s:g} s", utt.utt_id)
-            continue
-        if dumped is None:
-            feats, _ = frontend(torch.from_numpy(samples).to(device))
-            feats = feats[0].cpu()
+            return feats, feats.shape[0] * frontend.hop_length / sample_rate
+
+    else:
+        read = audio_reader(data, sample_rate, report, max_bad_utts)
+
+    for utt, loaded, duration in screen_utterances(data, read, report, max_duration_s, require_text,
+                                                   "features", progress):
+        if isinstance(loaded, torch.Tensor):
+            feats = loaded
+        else:  # samples: featurised only once the utterance passed the checks
+            batch, _ = frontend(torch.from_numpy(loaded).to(device))
+            feats = batch[0].cpu()
         tokens = tokenizer.encode(utt.text)
         out_frames = -(-feats.shape[0] // subsampling)
         if require_text and out_frames < ctc_min_frames(tokens):

@@ -16,10 +16,8 @@ import torch
 
 from asr.config import FeatureConfig
 from asr.data.batching import Batch, collate
-from asr.data.dataset import Example, SkipReport, ctc_min_frames
+from asr.data.dataset import Example, SkipReport, audio_reader, ctc_min_frames, screen_utterances
 from asr.data.kaldi import DataDir
-from asr.data.wavscp import load_utterance_audio
-from asr.errors import AudioError
 from asr.features import build_frontend
 from asr.text import Tokenizer
 
@@ -110,25 +108,13 @@ def load_waveforms(
     ``max_bad_utts`` unreadable utterances (``None``: no limit) raise
     :class:`~asr.errors.DataDirError`.
     """
-    from tqdm import tqdm
-
     sample_rate = features.sample_rate
     extractor = build_frontend(features)  # only its frame count is used here
     examples: list[WaveExample] = []
     report = SkipReport()
-    for utt in tqdm(data.utterances, desc=f"audio {data.path.name}", disable=not progress):
-        if require_text and not utt.text.strip():
-            report.add("empty transcript", utt.utt_id)
-            continue
-        try:
-            samples = load_utterance_audio(utt, sample_rate)  # segments, arks, pipes
-        except AudioError as exc:
-            report.add_unreadable(utt.utt_id, str(exc), str(data.path), max_bad_utts)
-            continue
-        duration = len(samples) / sample_rate
-        if max_duration_s is not None and duration > max_duration_s:
-            report.add(f"longer than {max_duration_s:g} s", utt.utt_id)
-            continue
+    read = audio_reader(data, sample_rate, report, max_bad_utts)
+    for utt, samples, duration in screen_utterances(data, read, report, max_duration_s,
+                                                    require_text, "audio", progress):
         frames = int(extractor.num_frames(torch.tensor(len(samples))))
         tokens = tokenizer.encode(utt.text)
         if require_text and -(-frames // subsampling) < ctc_min_frames(tokens):
