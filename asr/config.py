@@ -109,6 +109,10 @@ class TrainConfig:
     # loss often rises while its WER still falls, so small models select better on dev_wer
     select_best: Literal["dev_loss", "dev_wer"] = "dev_loss"
     keep_last: int = 3  # epoch checkpoints kept besides best.pt
+    # export the mean of the weights of the last N epochs instead of the best epoch (0: off);
+    # late epochs of a decayed schedule average into a model that depends less on which single
+    # epoch happened to be best on dev
+    average_last: int = 0
     seed: int = 0
     device: str = "auto"
     num_threads: int = 0  # torch intra-op threads on CPU; 0: all cores

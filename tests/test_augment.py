@@ -59,6 +59,8 @@ def test_masks_do_happen_and_mean_value() -> None:
     masked = _masked(feats, out)
     assert 0.02 < masked.float().mean() < 0.6
     mean = feats.mean(dim=1, keepdim=True).expand_as(feats)
+    # Two float32 means of 100 values |x| <~ 7, summed in any order: <= 100 eps * 3 ~ 2e-5
+    # apart, under allclose's 1e-5 * |mean ~ 3| + 1e-8 = 3e-5.
     assert torch.allclose(out[masked], mean[masked])
 
 

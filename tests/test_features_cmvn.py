@@ -91,6 +91,8 @@ def test_speaker_normalisation_uses_each_speakers_statistics() -> None:
     utt2spk = {"a1": "A", "a2": "A", "b1": "B"}
     out = speaker_normalise(feats, utt2spk)
     a = torch.cat([out["a1"], out["a2"]]).double()
+    # Stats in float64; (x - mean) / std rounds by ~2 eps (|x| + |mean|) / std <~ 1e-6 per
+    # value (|x| <~ 15, std 3; 4 / 0.5 for b1): 1e-5 is >10x over.
     np.testing.assert_allclose(a.mean(0).numpy(), 0.0, atol=1e-5)
     np.testing.assert_allclose(a.var(0, unbiased=False).numpy(), 1.0, atol=1e-3)
     # a1 alone is not zero-mean: it was normalised with speaker A's statistics, not its own.

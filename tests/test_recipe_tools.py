@@ -287,12 +287,35 @@ def test_make_feats_sh_with_parallel_jobs_equals_one_job(yesno_waves: Path, tmp_
     assert sorted(p.name for p in (data / "log").iterdir()) == ["make_feats.1.log", "make_feats.2.log"]
     one = write_data_dir(tmp_path / "one", utts).path
     assert asr_main.main(["data", "compute-features", str(one), "--config", str(conf), "--cmvn", "speaker"]) == 0
-    for name in ("feats.scp", "cmvn.scp"):
-        merged = dict(kaldiio.load_scp(str(data / name)))
-        single = dict(kaldiio.load_scp(str(one / name)))
-        assert list(merged) == sorted(merged) and sorted(merged) == sorted(single), name
-        for key in single:
-            np.testing.assert_allclose(merged[key], single[key], rtol=0, atol=1e-5)
+    from fp_bounds import logmel_reference
+
+    from asr.data.wavscp import load_utterance_audio
+
+    # Two jobs batch other utterances together, on other thread counts, than one job: each
+    # log-mel value is within its float32 bound (fp_bounds) of the float64 reference, so the
+    # two within twice it. Kaldi CMVN stats (float64 sums over a speaker's frames of x and
+    # x^2) then agree to the sums of 2 tol and of 2 |x| 2 tol + (2 tol)^2.
+    tols = {u.utt_id: logmel_reference(load_utterance_audio(u, 8000), 8000, 256, 80, 200, 23)[1]
+            for u in utts}
+    merged = dict(kaldiio.load_scp(str(data / "feats.scp")))
+    single = dict(kaldiio.load_scp(str(one / "feats.scp")))
+    assert list(merged) == sorted(merged) and sorted(merged) == sorted(single)
+    for key in single:
+        assert merged[key].shape == single[key].shape == tols[key].shape, key
+        assert (np.abs(merged[key] - single[key]) <= 2 * tols[key]).all(), key
+    merged_stats = dict(kaldiio.load_scp(str(data / "cmvn.scp")))
+    single_stats = dict(kaldiio.load_scp(str(one / "cmvn.scp")))
+    assert list(merged_stats) == sorted(merged_stats) and sorted(merged_stats) == sorted(single_stats)
+    for spk in single_stats:
+        own = [u.utt_id for u in utts if u.speaker == spk]
+        tol = np.concatenate([2 * tols[u] for u in own])
+        x = np.abs(np.concatenate([single[u] for u in own]).astype(np.float64))
+        bound = np.zeros_like(single_stats[spk])
+        bound[0, :-1] = tol.sum(0)
+        bound[1, :-1] = (2 * x * tol + tol**2).sum(0)
+        bound += 1e-12 * np.abs(single_stats[spk])  # float64 accumulation order
+        assert merged_stats[spk][0, -1] == single_stats[spk][0, -1] == sum(len(single[u]) for u in own)
+        assert (np.abs(merged_stats[spk] - single_stats[spk]) <= bound).all(), spk
     assert (data / "utt2num_frames").read_text() == (one / "utt2num_frames").read_text()
     assert (data / "frame_shift").read_text() == (one / "frame_shift").read_text()
 

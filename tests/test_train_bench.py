@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from conftest import requires_cpu_bf16_lstm
+
 from asr.cli import main as asr_main
 
 TINY = ["--steps", "2", "--warmup", "1", "--repeat", "1", "--min-seconds", "0.5", "--max-seconds", "1",
@@ -13,6 +15,7 @@ TINY = ["--steps", "2", "--warmup", "1", "--repeat", "1", "--min-seconds", "0.5"
         "--set", "train.max_frames_per_batch=600", "--threads", "1"]
 
 
+@requires_cpu_bf16_lstm
 def test_benchmark_prints_one_table_with_ratios(tmp_path: Path, capsys) -> None:
     out = tmp_path / "bench.json"
     code = asr_main.main(["benchmark", "train", *TINY, "--variants", "bare,ours,ours-precomputed,peephole",

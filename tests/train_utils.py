@@ -52,3 +52,40 @@ def examples(n: int, seed: int = 0, prefix: str = "u") -> list[Example]:
             feats[j * span : (j + 1) * span, token % FEAT_DIM] += 3.0
         out.append(Example(f"{prefix}{i:03d}", feats, tokens, text, "spk", length / 100))
     return out
+
+
+EPS32 = 2.0**-24  # float32 unit roundoff
+
+
+def weights(model) -> dict:
+    """A detached copy of ``model``'s parameters by name."""
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+def assert_same_update(got: dict, reference: dict, before: dict, frames: int, updates: int = 1,
+                       momentum: float = 0.0) -> float:
+    """Assert that the weights ``got`` equal ``reference`` up to float32 rounding, both the
+    same update(s) from ``before`` (name -> tensor mappings) computed through other kernel
+    paths (split or merged batches, other padding, other ranks). Returns the largest
+    difference as a fraction of its bound (so a test can show the bound catches real errors).
+
+    The bound, per tensor: each gradient entry is a float32 sum over ~``frames`` frames, so
+    summing it in another order moves it by at most frames * EPS32 of its terms
+    (sqrt(frames) * EPS32 typically: for 200 frames the bound is ~14x over the typical
+    error); an update is lr x gradient, so that fraction of the update's own size
+    max|reference - before| bounds each update's difference. With ``updates`` and SGD
+    ``momentum`` an update's difference is carried into later ones (<= 1/(1 - momentum) of
+    it each); plus one rounding of the value itself, 2 EPS32 |value|. A real error of the
+    update (a wrong normalisation, a dropped or doubled utterance) is a sizeable fraction of
+    the update itself, ~1e3-1e4 times this bound."""
+    assert sorted(got) == sorted(reference) == sorted(before)
+    worst = 0.0
+    carried = updates / (1.0 - momentum)
+    for name, ref in reference.items():
+        ref = ref.detach()
+        moved = (ref - before[name]).abs().max().item()
+        bound = carried * frames * EPS32 * moved + 2 * EPS32 * ref.abs().max().item()
+        diff = (got[name].detach() - ref).abs().max().item()
+        assert diff <= bound, (name, diff, bound)
+        worst = max(worst, diff / bound if bound > 0 else 0.0)
+    return worst

@@ -21,6 +21,7 @@ COMMANDS = {
     "average-checkpoints": "asr.cli.average",
     "benchmark": "asr.cli.benchmark",
     "export": "asr.cli.export",
+    "follow": "asr.cli.follow",
 }
 
 

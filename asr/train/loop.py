@@ -32,6 +32,7 @@ from asr.errors import AsrError
 from asr.features import CmvnStats
 from asr.model import build_model, count_parameters, graves_weight_count
 from asr.modeldir import save_model_dir
+from asr.progress import Progress, ProgressWriter
 from asr.text import Tokenizer
 from asr.train import ddp
 from asr.train.batches import pin, prefetched
@@ -39,6 +40,8 @@ from asr.train.build import make_augmentation, make_frontend, make_optimizer, wr
 from asr.train.checkpoint import (
     CheckpointError,
     Checkpoints,
+    average_weights,
+    epoch_checkpoints,
     load_file,
     load_weights,
     rng_state,
@@ -53,7 +56,7 @@ from asr.train.noise import WeightNoise
 from asr.train.oom import OomPolicy, OutOfMemory, split_batch
 from asr.train.sampler import BucketBatchSampler
 from asr.train.schedule import make_plateau, set_lr, step_lr
-from asr.train.stats import EpochStats, EpochTotals, StepResult
+from asr.train.stats import EpochStats, EpochTotals, StepResult, format_eta
 from asr.utils import resolve_device
 
 log = logging.getLogger("asr.train")
@@ -83,11 +86,13 @@ class Trainer:
             raise ValueError("no training utterances left after filtering")
         if config.train.accum_grad < 1:
             raise AsrError(f"train.accum_grad: {config.train.accum_grad} must be 1 or more")
+        if config.train.average_last < 0:
+            raise AsrError(f"train.average_last: {config.train.average_last} must be 0 (off) or more")
         self.config = config
         self.tc = tc = config.train
         self.exp_dir = Path(exp_dir)
         self.ckpt_dir = self.exp_dir / "checkpoints"
-        self.checkpoints = Checkpoints(self.ckpt_dir, tc.keep_last)
+        self.checkpoints = Checkpoints(self.ckpt_dir, max(tc.keep_last, tc.average_last))
         self.tokenizer = tokenizer
         self.train_set = list(train_set)
         self.dev_set = list(dev_set)
@@ -130,6 +135,7 @@ class Trainer:
         self.step_callbacks: list[Callable[[Trainer, StepResult], None]] = []
         self.stop = StopRequest()
         self.oom = OomPolicy(tc.max_oom_batches, self.dist.enabled)
+        self.progress_file = ProgressWriter(self.exp_dir, enabled=self.dist.is_main)
 
     # -- state -------------------------------------------------------------------------------
 
@@ -379,6 +385,7 @@ class Trainer:
             self.step_in_epoch = first + len(batches)
             self.totals.add(result)
             bar.update(len(batches))
+            self._show_progress(len(local), time.perf_counter() - start)
             if result.updated:
                 frames += result.frames
                 now = time.perf_counter()
@@ -403,6 +410,14 @@ class Trainer:
         bar.close()
         elapsed = time.perf_counter() - start
         return self.totals.loss / max(self.totals.utterances, 1), frames / max(elapsed, 1e-9), self.totals.skipped
+
+    def _show_progress(self, batches: int, elapsed: float, done: bool = False) -> None:
+        """Keep ``EXP/progress.json`` current for ``asr follow`` (rank 0, about once a second)."""
+        loss = self.totals.loss / max(self.totals.utterances, 1)
+        epoch = min(self.epoch + 1, self.tc.epochs) if not done else self.epoch
+        self.progress_file.update(
+            Progress(epoch, self.tc.epochs, self.step_in_epoch, batches, loss, elapsed, done=done), force=done,
+        )
 
     def evaluate(self, examples: Sequence[AnyExample]) -> tuple[float, float, float]:
         """Dev loss per utterance, greedy WER and CER (percent); see :func:`evaluate`."""
@@ -453,7 +468,13 @@ class Trainer:
         )
 
     def fit(self, resume: bool = True) -> Path:
-        """Train until ``epochs`` or early stopping; export and return the best model directory."""
+        """Train until ``epochs`` or early stopping; export and return the model directory."""
+        try:
+            return self._fit(resume)
+        finally:  # exported, interrupted or failed: a follower (asr follow) can stop
+            self._show_progress(0, 0.0, done=True)
+
+    def _fit(self, resume: bool) -> Path:
         main = self.dist.is_main
         with self.stop.handlers():  # from the start: a signal during set-up stops after one update
             if main:
@@ -516,11 +537,16 @@ class Trainer:
                     tb.add_scalar(f"epoch/{key}", getattr(stats, key), self.epoch)
         dev = f"dev loss {dev_loss:.4f}, dev WER {dev_wer:.2f}%, dev CER {dev_cer:.2f}%" if self.dev_set else "no dev set"
         log.info(
-            "epoch %d: train loss %.4f, %s, lr %.2e, %.0f frames/s, %.1f s%s",
+            "epoch %d: train loss %.4f, %s, lr %.2e, %.0f frames/s, %.1f s%s, ETA %s to epoch %d",
             self.epoch, train_loss, dev, lr, fps, stats.seconds, " (best)" if improved else "",
+            format_eta(self.history, self.tc.epochs), self.tc.epochs,
         )
 
     def export(self) -> Path:
+        """Write ``exp/final``: the best epoch's weights, or with ``train.average_last`` the
+        mean of the last epochs' weights (scored on dev and logged)."""
+        if self.tc.average_last > 0 and epoch_checkpoints(self.ckpt_dir):
+            return self._export_average()
         best = self.ckpt_dir / "best.pt"
         if best.exists():
             self.model.load_state_dict(torch.load(best, map_location=self.device, weights_only=True))
@@ -530,4 +556,22 @@ class Trainer:
         else:
             which = f"dev loss {self.best_dev_loss:.4f}, dev WER {self.best_dev_wer:.2f}%"
         log.info("exported model (epoch %d, %s) to %s", self.best_epoch, which, out)
+        return out
+
+    def _export_average(self) -> Path:
+        paths = epoch_checkpoints(self.ckpt_dir)[-self.tc.average_last :]
+        self.model.load_state_dict({k: v.to(self.device) for k, v in average_weights(paths).items()})
+        epochs = [int(p.stem.split("-")[1]) for p in paths]
+        span = f"epoch {epochs[0]}" if len(epochs) == 1 else f"epochs {epochs[0]}-{epochs[-1]}"
+        if self.dev_set:  # on this rank alone: the other ranks have left fit()
+            dev_loss, dev_wer, _ = evaluate(
+                self.model, self.dev_set, self._features, self.tokenizer, self.device,
+                self.tc.max_frames_per_batch, self.tc.max_utts_per_batch, self.tc.precision,
+            )
+            which = (f"dev loss {dev_loss:.4f}, dev WER {dev_wer:.2f}%; best single epoch "
+                     f"{self.best_epoch}: dev WER {self.best_dev_wer:.2f}%")
+        else:
+            which = "no dev set"
+        out = save_model_dir(self.exp_dir / "final", self.model, self.config, self.tokenizer)
+        log.info("exported model (average of %s, %s) to %s", span, which, out)
         return out

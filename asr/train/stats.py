@@ -48,3 +48,21 @@ class EpochStats:
     seconds: float
     frames_per_s: float
     skipped_batches: int
+
+
+def format_duration(seconds: float) -> str:
+    """``75.4`` -> ``"1m15s"``; ``3725`` -> ``"1h02m"``."""
+    seconds = max(0, round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def format_eta(history: list[dict], epochs: int) -> str:
+    """Time left for the epochs not yet run, at the mean pace of the last (at most 3) epochs of
+    ``history`` (dicts of :class:`EpochStats`); an upper bound when early stopping ends sooner."""
+    if not history:
+        return "unknown"
+    left = max(epochs - int(history[-1]["epoch"]), 0)
+    recent = [float(h["seconds"]) for h in history[-3:]]
+    return format_duration(left * sum(recent) / len(recent))

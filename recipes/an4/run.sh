@@ -65,11 +65,10 @@ train_system() {
   rm -rf "$exp"/decode_*  # decodes of an earlier model are no longer valid
   local start=$SECONDS
   # shellcheck disable=SC2086  # train_opts is a list of options
-  $train_cmd "$exp/log/train.log" \
+  train.sh "$exp" $train_cmd "$exp/log/train.log" \
     asr train --train data/train --dev data/dev --exp-dir "$exp" --no-progress \
       --config "conf/$preset.yaml" $(unit_opts "$unit") $train_opts
   echo $((SECONDS - start)) > "$exp/train_seconds"
-  grep -E "epoch [0-9]+:|exported" "$exp/train.log" | tail -n 3
 }
 
 # unit_opts UNIT: the `asr train` options that select the output units.

@@ -51,12 +51,11 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ] && [ ! -f $exp/.done ]; then
   log "stage 1: training ($preset preset; log: $exp/train.log)"
   rm -rf $exp/decode_*  # decodes of an earlier model are no longer valid
   start=$SECONDS
-  $train_cmd $exp/log/train.log \
+  train.sh $exp $train_cmd $exp/log/train.log \
     asr train --train data/train --dev data/dev --exp-dir $exp --no-progress \
       --config "$ASR_ROOT/conf/features/logmel40_8k.yaml" --config "$model_conf" \
       --config conf/$preset.yaml
   echo $((SECONDS - start)) > $exp/train_seconds
-  grep -E "epoch [0-9]+:|exported" $exp/train.log | tail -n 4
   touch $exp/.done
 fi
 

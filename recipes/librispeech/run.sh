@@ -121,11 +121,10 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ] && [ ! -f $exp/.done ]; then
   gpu_opt=()
   [ "${ASR_LAUNCHER:-local}" = slurm ] && gpu_opt=(--gpu $ngpu)
   # shellcheck disable=SC2086  # train_opts is a list of options
-  $train_cmd "${gpu_opt[@]}" $exp/log/train.log \
+  train.sh $exp $train_cmd "${gpu_opt[@]}" $exp/log/train.log \
     "${launcher[@]}" --train $train --dev $dev --exp-dir $exp --no-progress \
       --config "$ASR_ROOT/conf/features/fbank80_16k.yaml" --config conf/large.yaml $train_opts
   echo $((SECONDS - start)) > $exp/train_seconds
-  grep -E "epoch [0-9]+:|exported" $exp/train.log | tail -n 3
   touch $exp/.done
 fi
 

@@ -66,12 +66,11 @@ train_phase() {
   log "training $dir ($conf; log: $dir/train.log)"
   rm -rf "$exp"/decode_*  # decodes of an earlier model are no longer valid
   # shellcheck disable=SC2086  # train_opts is a list of options
-  $train_cmd "$dir/log/train.log" \
+  train.sh "$dir" $train_cmd "$dir/log/train.log" \
     asr train --train data/train --dev data/dev --exp-dir "$dir" --no-progress \
       "${configs[@]}" --config "$ASR_ROOT/conf/train/$conf.yaml" --config conf/timit.yaml \
       "$@" $train_opts
   echo $((SECONDS - start)) > "$dir/train_seconds"
-  grep -E "epoch [0-9]+:|exported" "$dir/train.log" | tail -n 3
 }
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ] && [ ! -f $exp/phase1/.done ]; then

@@ -38,7 +38,7 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ] && [ ! -f $exp/.done ]; then
   log "stage 1: training (log: $exp/train.log)"
   rm -rf $exp/decode_*  # decodes of an earlier model are no longer valid
   # No dev set in Kaldi's split: model selection on the training loss.
-  $train_cmd $exp/log/train.log \
+  train.sh $exp $train_cmd $exp/log/train.log \
     asr train --train data/train --exp-dir $exp --config conf/train.yaml --no-progress
   touch $exp/.done
 fi
