@@ -131,26 +131,25 @@ def follow(
     shown = None
     printed = 0
     started = time.monotonic()
+
+    def emit(lines: list[str]) -> None:
+        nonlocal printed
+        for line in lines:  # above the bar when there is one
+            print(line, file=out, flush=True) if shown is None else shown.write(line, file=out)
+        printed += len(lines)
+
     try:
         while True:
             finished = stop.requested or (timeout is not None and time.monotonic() - started > timeout)
-            lines = tail.new_lines()
-            for line in lines:
-                if shown is not None:
-                    shown.write(line, file=out)
-                else:
-                    print(line, file=out, flush=True)
-            printed += len(lines)
+            emit(tail.new_lines())
             progress = read_progress(exp)
-            current = progress is not None and not (progress.done and progress.pid == stale)
-            if progress is not None and current and progress.done:
-                finished = True
-            if bar and current and not progress.done:
-                shown = _draw(shown, progress, out)
+            if progress is not None and not (progress.done and progress.pid == stale):
+                if progress.done:
+                    finished = True
+                elif bar:
+                    shown = _draw(shown, progress, out)
             if finished:
-                for line in tail.new_lines():  # what came with the last poll
-                    print(line, file=out, flush=True) if shown is None else shown.write(line, file=out)
-                    printed += 1
+                emit(tail.new_lines())  # what came with the last poll
                 return printed
             time.sleep(poll)
     finally:

@@ -38,6 +38,7 @@ from asr.train import ddp
 from asr.train.batches import pin, prefetched
 from asr.train.build import make_augmentation, make_frontend, make_optimizer, wrap_model
 from asr.train.checkpoint import (
+    EPOCH_RE,
     CheckpointError,
     Checkpoints,
     average_weights,
@@ -419,11 +420,13 @@ class Trainer:
             Progress(epoch, self.tc.epochs, self.step_in_epoch, batches, loss, elapsed, done=done), force=done,
         )
 
-    def evaluate(self, examples: Sequence[AnyExample]) -> tuple[float, float, float]:
-        """Dev loss per utterance, greedy WER and CER (percent); see :func:`evaluate`."""
+    def evaluate(self, examples: Sequence[AnyExample], across_ranks: bool = True) -> tuple[float, float, float]:
+        """Dev loss per utterance, greedy WER and CER (percent); see :func:`evaluate`. With
+        ``across_ranks`` False this rank decodes every utterance alone."""
         return evaluate(
             self.model, examples, self._features, self.tokenizer, self.device,
-            self.tc.max_frames_per_batch, self.tc.max_utts_per_batch, self.tc.precision, self.dist,
+            self.tc.max_frames_per_batch, self.tc.max_utts_per_batch, self.tc.precision,
+            self.dist if across_ranks else None,
         )
 
     # -- stopping ----------------------------------------------------------------------------
@@ -561,13 +564,10 @@ class Trainer:
     def _export_average(self) -> Path:
         paths = epoch_checkpoints(self.ckpt_dir)[-self.tc.average_last :]
         self.model.load_state_dict({k: v.to(self.device) for k, v in average_weights(paths).items()})
-        epochs = [int(p.stem.split("-")[1]) for p in paths]
+        epochs = [int(EPOCH_RE.match(p.name).group(1)) for p in paths]  # type: ignore[union-attr]
         span = f"epoch {epochs[0]}" if len(epochs) == 1 else f"epochs {epochs[0]}-{epochs[-1]}"
         if self.dev_set:  # on this rank alone: the other ranks have left fit()
-            dev_loss, dev_wer, _ = evaluate(
-                self.model, self.dev_set, self._features, self.tokenizer, self.device,
-                self.tc.max_frames_per_batch, self.tc.max_utts_per_batch, self.tc.precision,
-            )
+            dev_loss, dev_wer, _ = self.evaluate(self.dev_set, across_ranks=False)
             which = (f"dev loss {dev_loss:.4f}, dev WER {dev_wer:.2f}%; best single epoch "
                      f"{self.best_epoch}: dev WER {self.best_dev_wer:.2f}%")
         else:
