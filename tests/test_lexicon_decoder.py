@@ -72,6 +72,45 @@ def test_words_outside_the_lexicon_cannot_be_produced(files) -> None:
     assert best_words(decoder, log_probs) == ["ba", "ab"]
 
 
+def _without_closing_frame(decoder: LexiconDecoder) -> LexiconDecoder:
+    decoder.close_utterance = False
+    return decoder
+
+
+def test_the_last_word_survives_without_a_final_boundary(files) -> None:
+    """The model emits <space> between words only. Where blank is likely in the last word's
+    frames (as it is in real posteriors), flashlight alone keeps the hypotheses whose last
+    spelling is complete: the last word is dropped, a one-word utterance comes out empty. The
+    closing boundary frame keeps them, at the same acoustic score."""
+    lexicon, _ = files
+    soft = {"<blank>": 0.35}
+    two = spell("ba ab", ambiguous={3: {"a": 0.6, **soft}, 4: {"b": 0.6, **soft}})
+    one = spell("ab", ambiguous={0: {"a": 0.6, **soft}, 1: {"b": 0.6, **soft}})
+    assert best_words(_without_closing_frame(LexiconDecoder(TOKENS, lexicon, beam_size=8)), two) == ["ba"]
+    assert best_words(_without_closing_frame(LexiconDecoder(TOKENS, lexicon, beam_size=8)), one) == []
+    decoder = LexiconDecoder(TOKENS, lexicon, beam_size=8)
+    assert best_words(decoder, two) == ["ba", "ab"]
+    assert best_words(decoder, one) == ["ab"]
+    # The closing frame costs nothing: the score is the best path of the emitted tokens.
+    from asr.decode.align import best_path_log_prob
+
+    (hyps,) = decoder.decode(two, torch.tensor([two.shape[1]]))
+    assert hyps[0].am_score == pytest.approx(best_path_log_prob(two[0], hyps[0].tokens), abs=1e-4)
+
+
+def test_padded_batches_close_each_utterance_at_its_own_length(files) -> None:
+    lexicon, _ = files
+    soft = {"<blank>": 0.35}
+    short = spell("ab", ambiguous={1: {"b": 0.6, **soft}})
+    long = spell("ba ab ac", ambiguous={7: {"c": 0.6, **soft}})
+    batch = torch.full((2, long.shape[1], len(TOKENS)), -1.0e4)
+    batch[0, : short.shape[1]] = short[0]
+    batch[1] = long[0]
+    decoder = LexiconDecoder(TOKENS, lexicon, beam_size=8)
+    hyps = decoder.decode(batch, torch.tensor([short.shape[1], long.shape[1]]))
+    assert [h[0].words for h in hyps] == [["ab"], ["ba", "ab", "ac"]]
+
+
 def test_lm_moves_the_choice_and_scores_split(files) -> None:
     lexicon, lm = files
     log_probs = spell("ab", ambiguous={1: {"b": 0.5, "c": 0.4}})

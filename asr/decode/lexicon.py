@@ -6,6 +6,13 @@ ends with ``<space>``, the word boundary (flashlight's "silence" token). The LM 
 or a KenLM binary (``asr lm build --binary``) over the same words; without one, words are
 scored by ``word_score`` alone.
 
+A CTC model emits ``<space>`` between words, not after the last one, so flashlight would never
+finish an utterance's last spelling: its end-of-utterance step keeps only hypotheses whose
+last word is complete, and those have dropped the last word (or are empty). Each utterance
+therefore gets one extra frame in which the boundary is certain (log-probability 0, every
+other token impossible): the end of the audio is a word boundary, and no path's acoustic score
+changes.
+
 ``lm_weight`` multiplies the natural-log LM probability, as in the prefix beam search (the
 value handed to flashlight, whose KenLM scores are log10, is ``lm_weight * ln 10``), so one
 sweep grid serves both decoders.
@@ -23,6 +30,9 @@ from asr.decode.align import best_path_log_prob
 from asr.decode.base import Decoder, DecoderError, Hypothesis
 from asr.text.tokenizer import BLANK, SPACE, UNK, Tokenizer
 from asr.utils import atomic_write_text
+
+# A log-probability no path takes, finite so that flashlight's sums stay finite.
+IMPOSSIBLE = -1.0e4
 
 
 def spell(word: str) -> list[str]:
@@ -85,7 +95,11 @@ class LexiconDecoder(Decoder):
         self.sil_id = tokenizer.space_id if tokenizer.space_id is not None else tokenizer.unk_id
         if nbest > beam_size:
             raise DecoderError(f"--nbest {nbest} is larger than --beam-size {beam_size}")
-        read_lexicon(lexicon, tokenizer)  # one-line errors before flashlight sees the file
+        spellings = read_lexicon(lexicon, tokenizer)  # one-line errors before flashlight reads it
+        # The closing frame is needed when spellings end with the boundary (asr lm lexicon
+        # and the phone recipes write them so); BPE and boundary-free lexicons need none.
+        self.close_utterance = self.boundary_id is not None and any(
+            s[-1] == tokenizer.tokens[self.boundary_id] for ss in spellings.values() for s in ss)
         if lm is not None and not Path(lm).is_file():
             raise DecoderError(f"{lm}: language model not found (asr lm build writes one)")
         try:
@@ -109,11 +123,25 @@ class LexiconDecoder(Decoder):
             raise DecoderError(f"cannot build the lexicon decoder from {lexicon}"
                                f"{' and ' + str(lm) if lm else ''}: {str(exc).splitlines()[0]}") from None
 
+    def _closed(self, emissions: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(batch, time, vocab)`` -> ``(batch, time + 1, vocab)`` with a certain boundary
+        frame right after each utterance's last frame, and the lengths one longer."""
+        batch, time, vocab = emissions.shape
+        out = torch.full((batch, time + 1, vocab), IMPOSSIBLE, dtype=emissions.dtype)
+        out[:, :time] = emissions
+        rows = torch.arange(batch)
+        out[rows, lengths.long()] = IMPOSSIBLE
+        out[rows, lengths.long(), self.boundary_id] = 0.0
+        return out, lengths + 1
+
     @torch.no_grad()
     def decode(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[list[Hypothesis]]:
         """``(batch, time, vocab)`` log-posteriors -> n-best word sequences with their tokens."""
         emissions = log_probs.detach().to("cpu", torch.float32).contiguous()
-        results = self._decoder(emissions, lengths.detach().to("cpu", torch.int32))
+        lengths = lengths.detach().to("cpu", torch.int32)
+        if self.close_utterance:
+            emissions, lengths = self._closed(emissions, lengths)
+        results = self._decoder(emissions, lengths)
         out: list[list[Hypothesis]] = []
         for i, utt in enumerate(results):
             hyps = []
@@ -126,11 +154,12 @@ class LexiconDecoder(Decoder):
                 while tokens and tokens[-1] == self.sil_id:
                     tokens.pop()
                 # flashlight scores its best alignment, in which the last word also ends with
-                # the boundary token of its spelling: that path's acoustic log-probability,
-                # and the rest (weighted LM, word scores) is the LM part.
+                # the boundary token of its spelling (in the closing frame when the model did
+                # not emit one): that path's acoustic log-probability, and the rest (weighted
+                # LM, word scores) is the LM part.
+                closes = self.boundary_id is not None and (bool(tokens) or self.close_utterance)
                 am = best_path_log_prob(emissions[i, : int(lengths[i])],
-                                        [*tokens, self.boundary_id]
-                                        if tokens and self.boundary_id is not None else tokens)
+                                        [*tokens, self.boundary_id] if closes else tokens)
                 hyps.append(Hypothesis(tokens, float(h.score), am, float(h.score) - am,
                                        words=[w for w in h.words if w != UNK]))
             out.append(hyps)

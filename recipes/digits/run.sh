@@ -4,6 +4,7 @@
 # only from the dataset's official test takes (0-4).
 #
 #   ./run.sh [--stage N] [--stop-stage M] [--corpus-dir DIR] [--preset cpu|gpu|auto] [--nj N]
+#            [--exp DIR] [--train-opts "--set train.seed=2"] [--model-name NAME]
 #
 # Stages: 0 data prep (download when absent), 1 train, 2 decode (--nj parallel jobs through
 # $decode_cmd, split by speaker) + score, 3 install the model into the model store as 'digits'
@@ -20,6 +21,7 @@ preset=auto           # cpu, gpu, or auto (gpu when CUDA is usable)
 exp=exp/bilstm_ctc
 model_name=digits
 nj=2                  # decoding jobs
+train_opts=""         # extra `asr train` options, e.g. "--set train.seed=2"
 allow_pipes=false     # true: run commands ('cmd |') found in wav.scp
 help_message="Usage: $0 [options]   (connected-digit recognition on FSDD)"
 
@@ -51,10 +53,11 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ] && [ ! -f $exp/.done ]; then
   log "stage 1: training ($preset preset; log: $exp/train.log)"
   rm -rf $exp/decode_*  # decodes of an earlier model are no longer valid
   start=$SECONDS
+  # shellcheck disable=SC2086  # train_opts is a list of options
   train.sh $exp $train_cmd $exp/log/train.log \
     asr train --train data/train --dev data/dev --exp-dir $exp --no-progress \
       --config "$ASR_ROOT/conf/features/logmel40_8k.yaml" --config "$model_conf" \
-      --config conf/$preset.yaml
+      --config conf/$preset.yaml $train_opts
   echo $((SECONDS - start)) > $exp/train_seconds
   touch $exp/.done
 fi
