@@ -15,11 +15,12 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "load_model", "transcribe"]
 
 
-def load_model(name_or_path: str | None = None, device: str = "auto"):
-    """Load a trained model directory (see :mod:`asr.inference`)."""
+def load_model(name_or_path: str | None = None, device: str = "auto", model_decoder: bool = True):
+    """Load a trained model directory, with its own decoder unless ``model_decoder`` is false
+    (see :func:`asr.inference.load_model`)."""
     from asr.inference import load_model as _load_model
 
-    return _load_model(name_or_path, device=device)
+    return _load_model(name_or_path, device=device, model_decoder=model_decoder)
 
 
 def transcribe(audio, model: str | None = None, device: str = "auto", sample_rate: int | None = None):

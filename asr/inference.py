@@ -128,6 +128,8 @@ class Recognizer:
         # None: the built-in greedy path; else the decoder that transcribe_signals uses.
         self.decoder: Decoder | None = None
         self._named: dict[str, Decoder] = {}
+        # The model directory's decoding.yaml (asr.decode.defaults), set by load_model.
+        self.decoding = None
 
     def use_decoder(self, decoder: Decoder | str | None) -> None:
         """Decode with ``decoder`` from now on (a :class:`~asr.decode.Decoder`, a name of
@@ -329,8 +331,25 @@ def _header_duration(path: str | Path) -> float | None:
         return None
 
 
-def load_model(name_or_path: str | Path | None = None, device: str = "auto") -> Recognizer:
-    """Resolve (``--model``, ``$ASR_MODEL``, the store's default) and load a model."""
+def load_model(name_or_path: str | Path | None = None, device: str = "auto",
+               model_decoder: bool = True) -> Recognizer:
+    """Resolve (``--model``, ``$ASR_MODEL``, the store's default) and load a model. With
+    ``model_decoder`` the model's own decoder (``decoding.yaml``: lexicon, LM, weights) is built
+    now, so that a missing or mismatched file fails here, and becomes the default search."""
+    from asr.decode.defaults import build_default_decoder, read_decoding
+
     torch_device = resolve_device(device)
     path = resolve(str(name_or_path) if name_or_path is not None else None)
-    return Recognizer(load_model_dir(path, torch_device), torch_device)
+    recognizer = Recognizer(load_model_dir(path, torch_device), torch_device)
+    if model_decoder:
+        recognizer.decoding = read_decoding(path)
+    else:
+        # Another search was chosen: the model's defaults still fill in what it leaves open,
+        # but files that went missing do not matter unless it asks for them.
+        try:
+            recognizer.decoding = read_decoding(path)
+        except DecoderError as exc:
+            log.warning("%s; decoding without the model's decoder", exc)
+    if model_decoder and recognizer.decoding is not None:
+        recognizer.use_decoder(build_default_decoder(path, recognizer.decoding, recognizer.tokenizer))
+    return recognizer

@@ -76,6 +76,20 @@ def run_recipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, decoders: list[s
         assert all(float(c) >= 0 for c in cells[2:6])  # dev and test WER and CER all present
         assert (cells[6] != "") == decoder.endswith("_lm")
     assert store.list_models() == ["an4"]
+    # The installed model carries the search with the best dev WER, and its files.
+    from asr.decode.defaults import read_decoding
+
+    best = min(
+        (float(c[2]), c[0], c[1]) for c in
+        ([x.strip() for x in line.strip("|").split("|")] for line in table[2:]) if "phones" not in c[1])
+    decoding = read_decoding(store.store_dir() / "an4")
+    assert decoding is not None and decoding.decoder == {"greedy": "greedy", "beam": "beam"}.get(
+        best[2], best[2].split("_")[0])
+    if decoding.decoder == "lexicon":
+        assert (store.store_dir() / "an4" / "lexicon.txt").read_text() == (
+            recipe / ("exp/phone_cpu/lexicon.txt" if best[1] == "phone_cpu" else "data/lang/lexicon_char.txt")).read_text()
+        assert decoding.tuned_on == "data/dev" and decoding.tuned_wer == pytest.approx(best[0], abs=0.01)
+    assert f"an4\t{store.store_dir() / 'an4'}\t{decoding.describe()}" in proc.stdout
     if phone:  # a rerun finds every stage done: only the table and the install run again
         again = subprocess.run(args, cwd=recipe, env=env, capture_output=True, text=True,
                                timeout=300)

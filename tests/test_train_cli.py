@@ -239,3 +239,86 @@ def test_train_without_data_is_a_usage_error(tmp_path, capsys):
         asr_main.main(["train", "--exp-dir", str(tmp_path)])
     assert info.value.code == 2
     assert "--train and --exp-dir are required" in capsys.readouterr().err
+
+
+def _lexicon_and_lm(tmp_path: Path, train: Path) -> tuple[Path, Path]:
+    words = tmp_path / "words.txt"
+    words.write_text("YES\nNO\n")
+    lexicon, lm = tmp_path / "lexicon.txt", tmp_path / "lm.arpa"
+    assert asr_main.main(["lm", "lexicon", str(words), "-o", str(lexicon)]) == 0
+    assert asr_main.main(["lm", "build", "--order", "2", "--kaldi", str(train / "text"), "-o", str(lm)]) == 0
+    return lexicon, lm
+
+
+def test_installed_model_carries_its_decoder(data, tmp_path, capsys, monkeypatch):
+    """set-decoder stores lexicon, LM and weights in the model; transcribe and asr decode then
+    use them by default, give the same words as the explicit options, and flags override."""
+    exp = tmp_path / "exp"
+    assert _train(data, exp) == 0
+    train, test = _split(data)
+    lexicon, lm = _lexicon_and_lm(tmp_path, train)
+    monkeypatch.setenv("ASR_MODEL_DIR", str(tmp_path / "store"))
+    assert asr_main.main(["models", "install", str(exp / "final"), "--name", "tiny"]) == 0
+    search = ["--decoder", "lexicon", "--lexicon", str(lexicon), "--lm", str(lm),
+              "--lm-weight", "0.7", "--word-score", "2.5", "--beam-size", "8"]
+    assert asr_main.main(["models", "set-decoder", "tiny", *search, "--tuned-on", "dev", "--tuned-wer", "12.5"]) == 0
+    stored = tmp_path / "store" / "tiny"
+    assert sorted(p.name for p in stored.iterdir() if p.name in ("lexicon.txt", "lm.arpa", "decoding.yaml")) == [
+        "decoding.yaml", "lexicon.txt", "lm.arpa"]
+    capsys.readouterr()
+    assert asr_main.main(["models", "list"]) == 0
+    assert "lexicon + lm.arpa, beam 8, LM weight 0.7, word score 2.5, tuned on dev (12.50 % WER)" in capsys.readouterr().out
+
+    wavs = [u.wav for u in read_data_dir(test).utterances]
+    assert transcribe_cli.main(["--model", "tiny", "-q", *wavs]) == 0
+    by_default = capsys.readouterr().out
+    assert transcribe_cli.main(["--model", str(exp / "final"), "-q", *search, *wavs]) == 0
+    assert capsys.readouterr().out == by_default
+    # Only lexicon words come out of the model's decoder.
+    assert {w for line in by_default.splitlines() for w in line.split(": ", 1)[1].split()} <= {"yes", "no", "YES", "NO"}
+    assert transcribe_cli.main(["--model", "tiny", "-q", "--decoder", "greedy", *wavs]) == 0
+    greedy = capsys.readouterr().out
+    assert transcribe_cli.main(["--model", str(exp / "final"), "-q", *wavs]) == 0
+    assert capsys.readouterr().out == greedy
+
+    # asr decode: the model's search by default, recorded in score.json; --from reads it back.
+    out = tmp_path / "decode"
+    assert asr_main.main(["decode", "--model", "tiny", "--data", str(test), "--out", str(out)]) == 0
+    import json
+
+    summary = json.loads((out / "score.json").read_text())
+    assert (summary["decoder"], summary["lm_weight"], summary["word_score"], summary["beam_size"]) == (
+        "lexicon", 0.7, 2.5, 8)
+    assert Path(summary["lexicon"]) == (stored / "lexicon.txt").resolve()
+    assert asr_main.main(["models", "set-decoder", str(exp / "final"), "--from", str(out / "score.json"),
+                          "--word-score", "1"]) == 0
+    from asr.decode.defaults import read_decoding
+
+    assert read_decoding(exp / "final").describe() == "lexicon + lm.arpa, beam 8, LM weight 0.7, word score 1"
+
+
+def test_a_model_decoder_that_does_not_fit_is_one_line_error(data, tmp_path, capsys, monkeypatch):
+    exp = tmp_path / "exp"
+    assert _train(data, exp) == 0
+    train, test = _split(data)
+    lexicon, lm = _lexicon_and_lm(tmp_path, train)
+    # A spelling with a letter the model cannot emit is refused when the decoder is stored.
+    bad = tmp_path / "bad_lexicon.txt"
+    bad.write_text(lexicon.read_text() + "QUIZ q u i z |\n")
+    capsys.readouterr()
+    assert asr_main.main(["models", "set-decoder", str(exp / "final"), "--decoder", "lexicon",
+                          "--lexicon", str(bad), "--lm", str(lm)]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "QUIZ" in err[0] or "bad_lexicon.txt" in err[0], err
+    assert not {"decoding.yaml", "lexicon.txt", "lm.arpa"} & {p.name for p in (exp / "final").iterdir()}
+    # A stored decoder whose LM went missing fails at load, naming the file and the fix.
+    assert asr_main.main(["models", "set-decoder", str(exp / "final"), "--decoder", "lexicon",
+                          "--lexicon", str(lexicon), "--lm", str(lm)]) == 0
+    (exp / "final" / "lm.arpa").unlink()
+    wav = read_data_dir(test).utterances[0].wav
+    capsys.readouterr()
+    assert transcribe_cli.main(["--model", str(exp / "final"), wav]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "lm.arpa" in err[0] and "decoding.yaml" in err[0]
+    # Choosing another search does not need the stored files.
+    assert transcribe_cli.main(["--model", str(exp / "final"), "-q", "--decoder", "greedy", wav]) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 from asr.cli.common import add_verbosity
 from asr.data.kaldi import write_kaldi_map
 from asr.decode import DECODERS, build_decoder
+from asr.decode.defaults import DecodingDefaults, choose_search
 from asr.decode.ctm import write_ctm
 from asr.decode.datadir import decode_data_dir
 from asr.errors import AsrError
@@ -49,18 +51,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="utterances with missing, corrupt or unreadable audio tolerated (skipped, "
                    "logged and listed in OUT/bad_utts) before failing; -1: no limit (default 0)")
     g = p.add_argument_group("search")
-    g.add_argument("--decoder", choices=list(DECODERS), default="greedy",
-                   help="; ".join(f"{k}: {v}" for k, v in DECODERS.items()))
-    g.add_argument("--beam-size", type=int, default=16, help="beams kept per frame (default 16)")
+    g.add_argument("--decoder", choices=list(DECODERS),
+                   help="default: the model's own search (its decoding.yaml, `asr models list`), "
+                   "else greedy. " + "; ".join(f"{k}: {v}" for k, v in DECODERS.items()))
+    g.add_argument("--beam-size", type=int, help="beams kept per frame (default: the model's, else 16)")
     g.add_argument("--nbest", type=int, default=1, help="hypotheses kept per utterance")
     g.add_argument("--lm", help="n-gram LM: ARPA for beam; ARPA or KenLM binary for lexicon")
-    g.add_argument("--lm-unit", choices=("word", "char"), default="word",
+    g.add_argument("--lm-unit", choices=("word", "char"),
                    help="unit of --lm for the beam decoder (asr lm build --unit)")
     g.add_argument("--lexicon", help="word spellings for --decoder lexicon (asr lm lexicon)")
-    g.add_argument("--lm-weight", type=_floats, default=[0.5], metavar="A[,A...]",
-                   help="weight of the natural-log LM probability (default 0.5)")
-    g.add_argument("--word-score", type=_floats, default=[0.0], metavar="B[,B...]",
-                   help="bonus added per word (default 0); write negative lists as --word-score=-1,0,1")
+    g.add_argument("--lm-weight", type=_floats, metavar="A[,A...]",
+                   help="weight of the natural-log LM probability (default: the model's, else 0.5)")
+    g.add_argument("--word-score", type=_floats, metavar="B[,B...]",
+                   help="bonus added per word (default: the model's, else 0); write negative "
+                   "lists as --word-score=-1,0,1")
     g.add_argument("--tune-data", help="scored dev data dir on which a weight sweep picks the "
                    "best pair (default: --data itself, as Kaldi's score.sh does)")
     g.add_argument("--token-min-logp", type=float, default=-5.0,
@@ -71,19 +75,31 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _decoder_factory(args: argparse.Namespace, tokenizer):
+def _search(args: argparse.Namespace, recognizer) -> DecodingDefaults:
+    """The model's decoding.yaml completed by the options, and the options' lists filled in
+    (asr.decode.defaults.choose_search)."""
+    chosen = choose_search(recognizer.loaded.path, recognizer.decoding, decoder=args.decoder,
+                           lm=args.lm, lexicon=args.lexicon, beam_size=args.beam_size,
+                           lm_unit=args.lm_unit)
+    args.lm_weight = args.lm_weight or [chosen.lm_weight]
+    args.word_score = args.word_score or [chosen.word_score]
+    return chosen
+
+
+def _decoder_factory(args: argparse.Namespace, chosen: DecodingDefaults, tokenizer):
     """(lm_weight, word_score) -> decoder; the LM file is read once for the whole sweep."""
-    lm = args.lm
-    if args.decoder == "beam" and lm is not None:
+    lm = chosen.lm
+    if chosen.decoder == "beam" and lm is not None:
         from asr.lm import read_arpa
 
         lm = read_arpa(lm)
 
     def make(lm_weight: float, word_score: float):
         return build_decoder(
-            args.decoder, tokenizer, beam_size=args.beam_size, nbest=args.nbest, lm=lm,
-            lm_unit=args.lm_unit, lexicon=args.lexicon, lm_weight=lm_weight, word_score=word_score,
-            token_min_logp=args.token_min_logp, beam_threshold=args.beam_threshold)
+            chosen.decoder, tokenizer, beam_size=chosen.beam_size, nbest=args.nbest, lm=lm,
+            lm_unit=chosen.lm_unit, lexicon=chosen.lexicon, lm_weight=lm_weight,
+            word_score=word_score, token_min_logp=args.token_min_logp,
+            beam_threshold=args.beam_threshold)
 
     return make
 
@@ -103,8 +119,12 @@ def _run(args: argparse.Namespace) -> int:
     setup_logging(args.verbose, out / "decode.log")
     import asr
 
-    recognizer = asr.load_model(args.model, device=args.device)
-    make = _decoder_factory(args, recognizer.tokenizer)
+    recognizer = asr.load_model(args.model, device=args.device, model_decoder=False)
+    chosen = _search(args, recognizer)
+    if chosen.decoder != "greedy":
+        log.info("search: %s", dataclasses.replace(chosen, tuned_on=None).describe())
+    args.decoder = chosen.decoder
+    make = _decoder_factory(args, chosen, recognizer.tokenizer)
     grid = [(a, b) for a in args.lm_weight for b in args.word_score]
     if len(grid) > 1 and args.decoder in ("greedy", "cuda"):
         raise AsrError(f"--decoder {args.decoder} has no LM weight or word score to sweep; give "
@@ -125,7 +145,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"best on {tune_data}: {best.report.lines()[0]} {best.path}")
         grid = [(best.lm_weight, best.word_score)]
         sweep_info = {"lm_weight": best.lm_weight, "word_score": best.word_score,
-                      "tuned_on": str(tune_data)}
+                      "tuned_on": str(tune_data), "wer": best.report.wer.rate}
     decoder = make(*grid[0])
     if args.nbest > 1:
         from asr.decode.sweep import compute_posteriors, search
@@ -159,8 +179,9 @@ def _run(args: argparse.Namespace) -> int:
         atomic_write_text(out / "per_spk", report.speaker_table() + "\n")
         summary = report.to_dict() | {"rtf": rtf, "device": str(recognizer.device), "unreadable": bad}
         if args.decoder != "greedy":
-            summary |= {"decoder": args.decoder, "beam_size": args.beam_size, "lm": args.lm,
-                        "lexicon": args.lexicon, "lm_weight": grid[0][0], "word_score": grid[0][1]}
+            summary |= {"decoder": chosen.decoder, "beam_size": chosen.beam_size, "lm": chosen.lm,
+                        "lm_unit": chosen.lm_unit, "lexicon": chosen.lexicon,
+                        "lm_weight": grid[0][0], "word_score": grid[0][1]}
         if sweep_info:
             summary["sweep"] = sweep_info
         atomic_write_text(out / "score.json", json.dumps(summary, indent=2) + "\n")

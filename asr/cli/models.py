@@ -1,11 +1,14 @@
-"""``asr models``: list and install models in the model store."""
+"""``asr models``: list and install models in the model store, and give a model its decoder."""
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 from asr import store
 from asr.cli.common import add_verbosity
+from asr.errors import AsrError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -22,6 +25,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     inst.add_argument("--default", action="store_true", help="make it the default model")
     add_verbosity(inst)
     inst.set_defaults(func=run_install)
+    dec = sub.add_parser(
+        "set-decoder", help="store a decoder (lexicon, LM, weights) in a model directory",
+        description="Copies the lexicon and LM into the model directory and writes its "
+        "decoding.yaml, which `transcribe` and `asr decode` then use unless their options say "
+        "otherwise. --from takes the score.json of an `asr decode` run (its decoder, files and "
+        "the weights its sweep chose on --tune-data); options override it. The decoder is built "
+        "once here, so a lexicon or LM that does not fit the model is refused now.")
+    dec.add_argument("model", help="model directory or name in the model store")
+    dec.add_argument("--from", dest="source", metavar="SCORE_JSON",
+                     help="score.json of an asr decode run, e.g. exp/phone/decode_lexicon_lm_test/score.json")
+    dec.add_argument("--decoder", choices=("greedy", "beam", "lexicon"))
+    dec.add_argument("--lexicon", metavar="PATH")
+    dec.add_argument("--lm", metavar="PATH", help="ARPA (beam, lexicon) or KenLM binary (lexicon)")
+    dec.add_argument("--lm-unit", choices=("word", "char"))
+    dec.add_argument("--lm-weight", type=float)
+    dec.add_argument("--word-score", type=float)
+    dec.add_argument("--beam-size", type=int)
+    dec.add_argument("--tuned-on", metavar="DATA", help="where the weights were tuned (shown by list)")
+    dec.add_argument("--tuned-wer", type=float, metavar="WER", help="the WER there, in %%")
+    add_verbosity(dec)
+    dec.set_defaults(func=run_set_decoder)
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -29,12 +53,62 @@ def run_list(args: argparse.Namespace) -> int:
     names = store.list_models()
     if not names:
         print(f"no models installed in {store.store_dir()}")
+    from asr.decode.base import DecoderError
+    from asr.decode.defaults import read_decoding
+
     for name in names:
-        print(f"{'*' if name == default else ' '} {name}\t{store.store_dir() / name}")
+        path = store.store_dir() / name
+        try:
+            decoding = read_decoding(path)
+            search = decoding.describe() if decoding is not None else "greedy"
+        except DecoderError as exc:
+            search = f"broken decoder: {exc}"
+        print(f"{'*' if name == default else ' '} {name}\t{path}\t{search}")
     return 0
 
 
 def run_install(args: argparse.Namespace) -> int:
     target = store.install(args.model_dir, args.name, make_default=args.default)
     print(f"installed {args.model_dir} as '{args.name}' in {target}{' (default)' if args.default else ''}")
+    return 0
+
+
+SEARCH_KEYS = ("decoder", "lexicon", "lm", "lm_unit", "lm_weight", "word_score", "beam_size")
+
+
+def _from_score(path: Path) -> dict:
+    """The search of an ``asr decode`` score.json as decoding options."""
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise AsrError(f"{path}: not a readable score.json of asr decode ({exc})") from None
+    if not isinstance(summary, dict):
+        raise AsrError(f"{path}: not a score.json of asr decode")
+    values = {k: summary[k] for k in SEARCH_KEYS if summary.get(k) is not None}
+    values.setdefault("decoder", "greedy")
+    sweep = summary.get("sweep") or {}
+    if sweep.get("tuned_on"):
+        values["tuned_on"] = sweep["tuned_on"]
+        if sweep.get("wer") is not None:
+            values["tuned_wer"] = round(float(sweep["wer"]), 2)
+    return values
+
+
+def run_set_decoder(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from asr.decode.defaults import DecodingDefaults, attach_decoding
+    from asr.modeldir import load_model_dir
+
+    model_dir = store.resolve(args.model)
+    values = _from_score(Path(args.source)) if args.source else {}
+    given = {k: getattr(args, k) for k in (*SEARCH_KEYS, "tuned_on", "tuned_wer")}
+    values |= {k: v for k, v in given.items() if v is not None}
+    lexicon, lm = values.pop("lexicon", None), values.pop("lm", None)
+    if values.get("decoder", "greedy") == "greedy" and (lexicon or lm):
+        raise AsrError("--lexicon and --lm need --decoder beam or lexicon")
+    fields = {f.name for f in dataclasses.fields(DecodingDefaults)}
+    decoding = DecodingDefaults(**{k: v for k, v in values.items() if k in fields})
+    written = attach_decoding(model_dir, decoding, lexicon, lm, load_model_dir(model_dir).tokenizer)
+    print(f"{model_dir}: {written.describe()}")
     return 0

@@ -69,14 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: $ASR_MODEL, else the store's default model)")
     p.add_argument("--device", default="auto", type=_device, metavar="auto|cpu|cuda",
                    help="auto (CUDA when usable, default), cpu, cuda or cuda:N")
-    p.add_argument("--decoder", default="greedy", choices=list(DECODERS),
-                   help="search (default greedy; beam and lexicon take --lm)")
+    p.add_argument("--decoder", choices=list(DECODERS),
+                   help="search (default: the model's own, as `asr models list` shows it, else "
+                   "greedy; beam and lexicon take --lm)")
     p.add_argument("--lm", metavar="PATH", help="n-gram LM: ARPA for --decoder beam; ARPA or KenLM binary for lexicon")
     p.add_argument("--lexicon", metavar="PATH", help="lexicon file for --decoder lexicon (asr lm lexicon writes one)")
     p.add_argument("--language-model-weight", "--lm-weight", dest="lm_weight", type=float,
-                   default=0.5, metavar="A", help="LM weight (natural-log scale, default 0.5)")
-    p.add_argument("--word-score", type=float, default=0.0, metavar="B", help="score added per word (default 0)")
-    p.add_argument("--beam-size", type=_positive(int, 1), default=16, metavar="N", help="beam width (default 16)")
+                   metavar="A", help="LM weight (natural-log scale; default: the model's, else 0.5)")
+    p.add_argument("--word-score", type=float, metavar="B",
+                   help="score added per word (default: the model's, else 0)")
+    p.add_argument("--beam-size", type=_positive(int, 1), metavar="N",
+                   help="beam width (default: the model's, else 16)")
     p.add_argument("--output-format", "-f", default="txt", choices=[*FORMATS, ALL],
                    help="txt (default), json, srt, vtt, tsv, ctm, or all of them")
     p.add_argument("--output-dir", "-o", metavar="DIR", help="write <stem>.<format> files here instead of printing")
@@ -161,17 +164,24 @@ def _emit(args: argparse.Namespace, path: str, result) -> None:
     sys.stdout.flush()
 
 
-def _decoder(args: argparse.Namespace, recognizer):
-    if args.decoder == "greedy":
-        if args.lm or args.lexicon:
-            raise AsrError("--lm and --lexicon need --decoder beam or lexicon (greedy search "
-                           "uses no LM)")
-        return None
-    from asr.decode import build_decoder
+SEARCH_OPTIONS = ("decoder", "lm", "lexicon", "lm_weight", "word_score", "beam_size")
 
-    return build_decoder(args.decoder, recognizer.tokenizer, beam_size=args.beam_size,
-                         lm=args.lm, lexicon=args.lexicon, lm_weight=args.lm_weight,
-                         word_score=args.word_score)
+
+def _decoder(args: argparse.Namespace, recognizer):
+    """None: the model's own search (its decoding.yaml, else greedy); else what the options ask,
+    completed from the model's defaults (asr.decode.defaults.choose_search)."""
+    if all(getattr(args, name) is None for name in SEARCH_OPTIONS):
+        return None
+    from asr.decode.defaults import build_default_decoder, choose_search
+
+    chosen = choose_search(recognizer.loaded.path, recognizer.decoding, decoder=args.decoder,
+                           lm=args.lm, lexicon=args.lexicon, lm_weight=args.lm_weight,
+                           word_score=args.word_score, beam_size=args.beam_size)
+    if chosen.decoder == "greedy" and (args.lm or args.lexicon):
+        raise AsrError("--lm and --lexicon need --decoder beam or lexicon (greedy search "
+                       "uses no LM)")
+    decoder = build_default_decoder(recognizer.loaded.path, chosen, recognizer.tokenizer)
+    return "greedy" if decoder is None else decoder
 
 
 def run(args: argparse.Namespace) -> int:
@@ -184,9 +194,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    recognizer = asr.load_model(args.model, device=args.device)
+    # The model's own decoder is built at load (a missing lexicon fails there) unless --decoder
+    # chooses another search.
+    recognizer = asr.load_model(args.model, device=args.device, model_decoder=args.decoder is None)
     decoder = _decoder(args, recognizer)
-    log.debug("model %s on %s, decoder %s", recognizer.loaded.path, recognizer.device, args.decoder)
+    log.debug("model %s on %s, decoder %s", recognizer.loaded.path, recognizer.device,
+              decoder or recognizer.decoder or "greedy")
     bar = None
     if not args.quiet and sys.stderr.isatty():
         total = _total_seconds(args.files)

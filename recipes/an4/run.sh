@@ -5,12 +5,13 @@
 # The LM is estimated on the training transcripts only; its weight and the word score are tuned
 # on dev (8 training speakers held out) and then applied to test (130 utterances, 773 words).
 #
-#   ./run.sh [--stage N] [--stop-stage M] [--corpus-dir DIR] [--preset cpu|gpu|auto] [--nj N]
+#   ./run.sh [--stage N] [--stop-stage M] [--corpus-dir DIR] [--preset cpu|gpu|long|auto] [--nj N]
 #
 # Stages: 0 data prep (downloads the CMU tarball when no corpus is found), 1 LM and lexicons,
 # 2 train the character system, 3 decode it, 4 train the phone system, 5 decode it and score
-# its greedy output in phones (both only with 'phone' in --systems), 6 the results table (exp/results.md) and installing the system
-# with the best dev WER under greedy search (what `transcribe` uses) as --model-name.
+# its greedy output in phones (both only with 'phone' in --systems), 6 the results table
+# (exp/results.md) and installing the system and decoder with the best dev WER as --model-name,
+# with its lexicon, LM and tuned weights (what `transcribe --model an4` then uses).
 # A stage that finished leaves a .done marker and is skipped on a rerun; one that failed is
 # redone from scratch (training resumes from its newest checkpoint).
 set -euo pipefail
@@ -45,10 +46,10 @@ $allow_pipes && export ASR_ALLOW_PIPES=1
 if [ "$preset" = auto ]; then
   preset=$(python -c 'import torch; print("gpu" if torch.cuda.is_available() else "cpu")')
 fi
-case "$preset" in
-  cpu|gpu) ;;
-  *) echo "$0: --preset must be cpu, gpu or auto, not '$preset'" >&2; exit 1 ;;
-esac
+if [ "$preset" = phone ] || [ ! -f "conf/$preset.yaml" ]; then
+  echo "$0: --preset must be auto or one of conf/*.yaml (cpu, gpu, long), not '$preset'" >&2
+  exit 1
+fi
 for system in $systems; do
   case "$system" in
     char|phone) ;;
@@ -183,10 +184,13 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   log "stage 6: results (exp/results.md)"
   local/results.sh exp > exp/results.md
   cat exp/results.md
-  best=$(local/results.sh --best exp)
-  log "installing $best/final as '$model_name' (best dev WER with greedy search)"
+  read -r best search < <(local/results.sh --best exp)
+  log "installing $best/final as '$model_name' with the search of $search (best dev WER)"
   install_opts=()
   $make_default && install_opts+=(--default)
   asr models install "$best/final" --name "$model_name" "${install_opts[@]}"
+  # The model carries its decoder: lexicon, LM and the weights tuned on dev.
+  asr models set-decoder "$model_name" --from "$search/score.json"
+  asr models list
 fi
 log "done"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The results of every system under EXP as a markdown table (WER and CER on dev and test, per
-# decoder), or with --best the system with the lowest dev WER under greedy search.
+# decoder), or with --best the system and decoder with the lowest dev WER, as two words: the
+# system's directory and the decode directory whose score.json holds that search (for a
+# decoder with an LM, the test decode with the pair its dev sweep chose).
 #   local/results.sh [--best] EXP
 set -euo pipefail
 best=false
@@ -12,9 +14,15 @@ field() { awk -v l="%$2" '$1 == l { print $2; exit }' "$1" 2>/dev/null; }
 if $best; then
   for sys in "$exp"/*/; do
     sys=${sys%/}
-    f=$sys/decode_greedy_dev/wer
-    if [ -f "$f" ]; then echo "$(field "$f" WER) $sys"; fi
-  done | sort -g | head -n 1 | cut -d' ' -f2
+    for dec in greedy beam beam_lm lexicon_lm; do
+      dev=$sys/decode_${dec}_dev/wer; search=$sys/decode_${dec}_dev
+      test=$sys/decode_${dec}_test
+      if [ -f "$test/tune/best_wer" ]; then
+        dev=$(awk '{ print $NF }' "$test/tune/best_wer"); search=$test
+      fi
+      [ -f "$dev" ] && [ -f "$search/score.json" ] && echo "$(field "$dev" WER) $sys $search"
+    done
+  done | sort -g | head -n 1 | cut -d' ' -f2-
   exit 0
 fi
 echo "| system | decoder | dev %WER | dev %CER | test %WER | test %CER | LM weight, word score (tuned on dev) |"
