@@ -538,7 +538,9 @@ class Trainer:
             for key in ("train_loss", "dev_loss", "dev_wer", "dev_cer", "lr", "frames_per_s"):
                 if not math.isnan(getattr(stats, key)):
                     tb.add_scalar(f"epoch/{key}", getattr(stats, key), self.epoch)
-        dev = f"dev loss {dev_loss:.4f}, dev WER {dev_wer:.2f}%, dev CER {dev_cer:.2f}%" if self.dev_set else "no dev set"
+        er = self.tokenizer.error_rate_name
+        dev = (f"dev loss {dev_loss:.4f}, dev {er} {dev_wer:.2f}%, dev CER {dev_cer:.2f}%"
+               if self.dev_set else "no dev set")
         log.info(
             "epoch %d: train loss %.4f, %s, lr %.2e, %.0f frames/s, %.1f s%s, ETA %s to epoch %d",
             self.epoch, train_loss, dev, lr, fps, stats.seconds, " (best)" if improved else "",
@@ -557,7 +559,8 @@ class Trainer:
         if not self.dev_set:
             which = f"train loss {self.best_dev_loss:.4f} (no dev set)"
         else:
-            which = f"dev loss {self.best_dev_loss:.4f}, dev WER {self.best_dev_wer:.2f}%"
+            which = (f"dev loss {self.best_dev_loss:.4f}, "
+                     f"dev {self.tokenizer.error_rate_name} {self.best_dev_wer:.2f}%")
         log.info("exported model (epoch %d, %s) to %s", self.best_epoch, which, out)
         return out
 
@@ -568,8 +571,9 @@ class Trainer:
         span = f"epoch {epochs[0]}" if len(epochs) == 1 else f"epochs {epochs[0]}-{epochs[-1]}"
         if self.dev_set:  # on this rank alone: the other ranks have left fit()
             dev_loss, dev_wer, _ = self.evaluate(self.dev_set, across_ranks=False)
-            which = (f"dev loss {dev_loss:.4f}, dev WER {dev_wer:.2f}%; best single epoch "
-                     f"{self.best_epoch}: dev WER {self.best_dev_wer:.2f}%")
+            er = self.tokenizer.error_rate_name
+            which = (f"dev loss {dev_loss:.4f}, dev {er} {dev_wer:.2f}%; best single epoch "
+                     f"{self.best_epoch}: dev {er} {self.best_dev_wer:.2f}%")
         else:
             which = "no dev set"
         out = save_model_dir(self.exp_dir / "final", self.model, self.config, self.tokenizer)

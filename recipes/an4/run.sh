@@ -11,7 +11,10 @@
 # 2 train the character system, 3 decode it, 4 train the phone system, 5 decode it and score
 # its greedy output in phones (both only with 'phone' in --systems), 6 the results table
 # (exp/results.md) and installing the system and decoder with the best dev WER as --model-name,
-# with its lexicon, LM and tuned weights (what `transcribe --model an4` then uses).
+# with its lexicon, LM and tuned weights (what `transcribe --model an4` then uses), and with
+# --final true 7: the best system trained again on train + dev (same preset and epochs, the
+# weights of its last epochs averaged as before: nothing is chosen on dev there), decoding test
+# once with the search stage 6 installed, then installed in its place.
 # A stage that finished leaves a .done marker and is skipped on a rerun; one that failed is
 # redone from scratch (training resumes from its newest checkpoint).
 set -euo pipefail
@@ -26,13 +29,14 @@ systems="char"        # add 'phone' for the phone CTC system
 train_opts=""         # extra `asr train` options, e.g. "--set train.epochs=5"
 nj=2                  # greedy decoding jobs
 lm_order=3
-lm_weights=0,0.25,0.5,0.75,1,1.5,2
-word_scores=-1,0,1,2,3,4,5
+lm_weights=0,0.25,0.5,0.75,1,1.25,1.5,2,2.5,3
+word_scores=-3,-2,-1,0,1,2,3,4,5,6,8
 beam_size=16
 char_decoders="greedy beam beam_lm lexicon_lm"
 # A phone model's own output is phones: words come from the lexicon decoder only.
 phone_decoders="lexicon_lm"
 model_name=an4        # name in the model store (stage 6)
+final=false           # true: stage 7 retrains the best system on train + dev and installs it
 make_default=false    # true: also make it the default model of `transcribe`
 allow_pipes=false     # true: run commands ('cmd |') found in wav.scp
 help_message="Usage: $0 [options]   (AN4 recognition: character and phone CTC)"
@@ -57,6 +61,8 @@ for system in $systems; do
   esac
 done
 log() { echo "$(date '+%H:%M:%S') [an4] $*"; }
+install_opts=()
+$make_default && install_opts+=(--default)
 has_system() { case " $systems " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 # train_system UNIT EXP: one training run of the preset for UNIT (char or phone).
@@ -186,11 +192,51 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   cat exp/results.md
   read -r best search < <(local/results.sh --best exp)
   log "installing $best/final as '$model_name' with the search of $search (best dev WER)"
-  install_opts=()
-  $make_default && install_opts+=(--default)
   asr models install "$best/final" --name "$model_name" "${install_opts[@]}"
   # The model carries its decoder: lexicon, LM and the weights tuned on dev.
   asr models set-decoder "$model_name" --from "$search/score.json"
+  asr models list
+fi
+
+if $final && [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
+  read -r best search < <(local/results.sh --best exp)
+  name=$(basename "$best")          # UNIT_PRESET, e.g. phone_long
+  unit=${name%%_*} sys_preset=${name#*_}
+  exp=exp/${name}_traindev
+  log "stage 7: $name again on train + dev ($exp), with the search of $search"
+  if [ ! -f data/train_dev/.done ]; then
+    rm -rf data/train_dev
+    combine_data.sh data/train_dev data/train data/dev
+    touch data/train_dev/.done
+  fi
+  if [ ! -f "$exp/.done" ]; then
+    rm -rf "$exp"/decode_*
+    start=$SECONDS
+    # shellcheck disable=SC2086  # train_opts is a list of options
+    train.sh "$exp" $train_cmd "$exp/log/train.log" \
+      asr train --train data/train_dev --exp-dir "$exp" --no-progress \
+        --config "conf/$sys_preset.yaml" $(unit_opts "$unit") $train_opts
+    echo $((SECONDS - start)) > "$exp/train_seconds"
+    touch "$exp/.done"
+  fi
+  # The dev-tuned search travels with the model, and `asr decode` uses it as it is.
+  decoder=$(python -c 'import json, sys; print(json.load(open(sys.argv[1]))["decoder"])' \
+    "$search/score.json")
+  set_decoder_opts=(--from "$search/score.json")
+  if [ "$unit" = phone ]; then  # its own tokens may differ from those of $best
+    local/phone_lexicon.sh data/local/dict/lexicon.txt "$exp/final/tokens.txt" "$exp/lexicon.txt"
+    set_decoder_opts+=(--lexicon "$exp/lexicon.txt")
+  fi
+  asr models set-decoder "$exp/final" "${set_decoder_opts[@]}"
+  dir=$exp/decode_final_test
+  if [ ! -f "$dir/.done" ]; then
+    log "decoding data/test: $decoder, the search of $search (log: $dir/log/decode.log)"
+    rm -rf "$dir"
+    $decode_cmd "$dir/log/decode.log" asr decode --model "$exp/final" --data data/test --out "$dir"
+    touch "$dir/.done"
+  fi
+  grep -h '%WER' "$dir/wer"
+  asr models install "$exp/final" --name "$model_name" "${install_opts[@]}"
   asr models list
 fi
 log "done"

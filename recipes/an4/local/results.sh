@@ -29,16 +29,20 @@ echo "| system | decoder | dev %WER | dev %CER | test %WER | test %CER | LM weig
 echo "|---|---|---:|---:|---:|---:|---|"
 for sys in "$exp"/*/; do
   sys=${sys%/}
-  for dec in greedy beam beam_lm lexicon_lm greedy_phones; do
+  for dec in greedy beam beam_lm lexicon_lm greedy_phones final; do
     dev=$sys/decode_${dec}_dev/wer; test=$sys/decode_${dec}_test
     [ -f "$test/wer" ] || continue
     # Decoders with an LM were tuned on dev: their dev result is the best pair of the sweep.
     [ -f "$test/tune/best_wer" ] && dev=$(awk '{ print $NF }' "$test/tune/best_wer")
     weights=$(python -c 'import json, sys
-s = json.load(open(sys.argv[1])).get("sweep")
-print("%g, %g" % (s["lm_weight"], s["word_score"]) if s else "")' "$test/score.json")
+j = json.load(open(sys.argv[1])); s = j.get("sweep")
+print("%g, %g" % (s["lm_weight"], s["word_score"]) if s else
+      "%g, %g (fixed)" % (j["lm_weight"], j["word_score"]) if j.get("lm") else "")' "$test/score.json")
     label=$dec
     [ $dec = greedy_phones ] && label="greedy, in phones (%WER = PER)"
+    # Stage 7: trained on train + dev, so it has no dev figure; its search came from dev.
+    [ $dec = final ] && label="$(python -c 'import json, sys
+print(json.load(open(sys.argv[1]))["decoder"])' "$test/score.json"), trained on train + dev"
     echo "| $(basename "$sys") | $label | $(field "$dev" WER) | $(field "$dev" CER) | $(field "$test/wer" WER) | $(field "$test/wer" CER) | $weights |"
   done
 done
