@@ -10,15 +10,19 @@ Public API::
 
 from __future__ import annotations
 
+from asr.torch_pair import check_torch_pair
+
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "load_model", "transcribe"]
+
+check_torch_pair()  # a mismatched torch/torchaudio says so in one line, before it breaks later
 
 
 def load_model(name_or_path: str | None = None, device: str = "auto", model_decoder: bool = True):
     """Load a trained model directory, with its own decoder unless ``model_decoder`` is false
     (see :func:`asr.inference.load_model`)."""
-    from asr.inference import load_model as _load_model
+    from asr.inference import load_model as _load_model  # torch: `import asr` stays light
 
     return _load_model(name_or_path, device=device, model_decoder=model_decoder)
 

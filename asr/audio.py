@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import os
 import shutil
 import subprocess
@@ -159,6 +160,22 @@ def resample(samples: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarra
     if orig_rate == target_rate or samples.size == 0:
         return samples
     return soxr.resample(samples, orig_rate, target_rate, quality="HQ").astype(np.float32)
+
+
+def speed_perturb(samples: np.ndarray, factor: float) -> np.ndarray:
+    """sox's ``speed FACTOR``: play ``(time,)`` float32 ``samples`` ``factor`` times faster,
+    changing pitch and tempo together, at the same sample rate.
+
+    The signal is treated as if recorded at ``factor`` times its rate and resampled back (soxr,
+    high quality), so the output has about ``len(samples) / factor`` samples.
+    """
+    if not math.isfinite(factor) or factor <= 0:
+        raise ValueError(f"speed factor must be a positive number, got {factor}")
+    samples = np.asarray(samples, dtype=np.float32)
+    if factor == 1.0 or samples.size == 0:
+        return samples
+    # Only the ratio matters to soxr; 1000 keeps both rates well inside its range.
+    return soxr.resample(samples, 1000.0 * factor, 1000.0, quality="HQ").astype(np.float32)
 
 
 def ffmpeg_path() -> str | None:
@@ -451,3 +468,14 @@ def audio_duration(path: str | Path, raw_format: RawFormat | str | None = None) 
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         raise AudioError(f"{path}: cannot read audio header ({_reason(exc)})") from None
     return info.frames / info.samplerate
+
+
+def header_duration(path: str | Path) -> float | None:
+    """Seconds of audio from the file header, or None where only decoding can tell (standard
+    input, ffmpeg containers, broken files: :func:`load_audio` then names the problem)."""
+    if str(path) == STDIN:
+        return None
+    try:
+        return audio_duration(path)
+    except (AudioError, OSError):
+        return None

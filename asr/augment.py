@@ -7,7 +7,7 @@
   ``mask_value: zero`` is the mean).
 - :func:`add_noise`: noise scaled to a signal-to-noise ratio in dB (signal power over the
   whole utterance); :class:`NoiseSource` draws segments of noise recordings, or white noise.
-- Speed perturbation is :func:`asr.data.perturb.speed_perturb` (sox's ``speed``, as Kaldi's
+- Speed perturbation is :func:`asr.audio.speed_perturb` (sox's ``speed``, as Kaldi's
   ``perturb_data_dir_speed.sh``); :class:`WaveformAugment` applies it on the fly with a factor
   drawn from 0.9 / 1.0 / 1.1.
 
@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from asr.audio import load_audio, speed_perturb
 from asr.config import AugmentConfig
 from asr.errors import ConfigError
 
@@ -169,8 +170,6 @@ class NoiseSource:
         """``num_samples`` of noise (float32)."""
         if not self.paths:
             return rng.standard_normal(num_samples).astype(np.float32)
-        from asr.audio import load_audio
-
         path = self.paths[int(rng.integers(len(self.paths)))]
         if path not in self._cache:
             self._cache[path], _ = load_audio(path, self.sample_rate)
@@ -197,8 +196,6 @@ class WaveformAugment:
     def __call__(self, samples: np.ndarray) -> np.ndarray:
         """``(time,)`` float32 -> augmented ``(time',)`` float32 (speed changes the length)."""
         if self.config.speed_perturb:
-            from asr.data.perturb import speed_perturb
-
             factor = SPEED_FACTORS[int(self.rng.integers(len(SPEED_FACTORS)))]
             samples = speed_perturb(samples, factor)
         if self.noise is not None and self.rng.random() < self.config.noise_prob:

@@ -17,6 +17,8 @@ from typing import Any, Literal
 import yaml
 
 from asr.errors import ConfigError
+from asr.presets import resolve_config
+from asr.utils import atomic_write_text
 
 
 @dataclass
@@ -264,10 +266,11 @@ def parse_override(override: str) -> dict[str, Any]:
 def load_config(
     paths: list[str | Path] | None = None, overrides: list[str] | None = None
 ) -> ExperimentConfig:
-    """Defaults, then each YAML file in order, then each ``section.key=value`` override."""
+    """Defaults, then each YAML file (a path, or a preset name such as ``model/ctc_5l_250h``:
+    :func:`asr.presets.resolve_config`) in order, then each ``section.key=value`` override."""
     config = ExperimentConfig()
     for path in paths or []:
-        _apply(config, load_yaml(path), str(path))
+        _apply(config, load_yaml(resolve_config(path)), str(path))
     for override in overrides or []:
         _apply(config, parse_override(override), f"override '{override}'")
     return config
@@ -280,8 +283,6 @@ def config_from_dict(data: dict[str, Any], source: str) -> ExperimentConfig:
 
 
 def save_config(config: ExperimentConfig, path: str | Path, extra: dict[str, Any] | None = None) -> None:
-    from asr.utils import atomic_write_text
-
     data = dict(extra or {})
     data.update(config.to_dict())
     atomic_write_text(path, yaml.safe_dump(data, sort_keys=False))

@@ -24,8 +24,8 @@ from torch import nn
 
 from asr.errors import AsrError
 from asr.model import AcousticModel
-from asr.model.frontend import FrameStack
 from asr.model.lstm import FusedLSTM, LayeredLSTM
+from asr.model.subsampling import FrameStack
 from asr.modeldir import load_model_dir
 
 FORMATS = {"torchscript": "model.ts", "onnx": "model.onnx"}
@@ -38,7 +38,7 @@ class ExportError(AsrError):
 
 class _StackConv(nn.Module):
     """Frame stacking as a convolution: ``(1, time, dim)`` -> ``(1, ceil(time / k), dim * k)``,
-    the last partial block padded with zeros, exactly as :func:`asr.model.frontend.stack_frames`
+    the last partial block padded with zeros, exactly as :func:`asr.model.subsampling.stack_frames`
     (every output is one input times 1 plus zeros)."""
 
     def __init__(self, dim: int, k: int) -> None:

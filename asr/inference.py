@@ -10,105 +10,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from asr.audio import STDIN, audio_duration, load_audio, resample
+from asr import longform
+from asr.audio import header_duration, load_audio, resample
 from asr.decode import Decoder, GreedyHypothesis, Hypothesis, build_decoder, greedy_decode
-from asr.decode.align import align_words
 from asr.decode.base import DecoderError
-from asr.errors import AsrError, AudioError
+from asr.decode.defaults import build_default_decoder, read_decoding
+from asr.decode.forced_align import align_words
+from asr.errors import AsrError
 from asr.features import build_frontend
 from asr.modeldir import LoadedModel, load_model_dir
 from asr.store import resolve
+from asr.transcript import Alternative, Result, Word
 from asr.utils import resolve_device
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_LENGTH = 30.0  # seconds per network pass for long recordings (asr.longform)
-SEGMENT_PAUSE = 1.0  # a silence this long (seconds) between words starts a new segment
-SEGMENT_MAX = 15.0  # seconds; a longer stretch of speech is split at its widest pause
-
-
-@dataclass
-class Word:
-    word: str
-    start: float  # seconds
-    end: float
-    confidence: float  # mean best-path posterior of the word's tokens
-
-
-@dataclass
-class Alternative:
-    """One entry of an n-best list; scores are natural logs (see asr.decode.Hypothesis)."""
-
-    text: str
-    score: float
-    am_score: float
-    lm_score: float
-
-
-@dataclass
-class Segment:
-    """A stretch of speech between pauses (a subtitle cue): times in seconds."""
-
-    start: float
-    end: float
-    text: str
-
-
-@dataclass
-class Result:
-    """What :meth:`Recognizer.transcribe` returns: the transcript, its segments (stretches of
-    speech between pauses) and its words with times and confidences."""
-
-    text: str
-    duration: float  # seconds of audio
-    words: list[Word] = field(default_factory=list)
-    alternatives: list[Alternative] = field(default_factory=list)  # n-best, when asked for
-    segments: list[Segment] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        if not self.segments:
-            self.segments = make_segments(self.text, self.words, self.duration)
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        if not self.alternatives:
-            del data["alternatives"]
-        return data
-
-
-def make_segments(text: str, words: list[Word], duration: float,
-                  pause: float = SEGMENT_PAUSE, longest: float = SEGMENT_MAX) -> list[Segment]:
-    """Group ``words`` into segments: a new one after a silence of ``pause`` seconds, and a
-    stretch longer than ``longest`` seconds split at its widest gap. Without word times, the
-    whole ``text`` is one segment spanning the audio."""
-    if not words:
-        return [Segment(0.0, round(duration, 3), text)] if text else []
-    groups: list[list[Word]] = [[words[0]]]
-    for prev, word in zip(words, words[1:], strict=False):
-        if word.start - prev.end >= pause:
-            groups.append([word])
-        else:
-            groups[-1].append(word)
-    out: list[list[Word]] = []
-    for group in groups:
-        out.extend(_split_long(group, longest))
-    return [Segment(g[0].start, g[-1].end, " ".join(w.word for w in g)) for g in out]
-
-
-def _split_long(group: list[Word], longest: float) -> list[list[Word]]:
-    if len(group) < 2 or group[-1].end - group[0].start <= longest:
-        return [group]
-    gaps = [group[i + 1].start - group[i].end for i in range(len(group) - 1)]
-    # The widest gap in the middle half keeps both halves from becoming slivers.
-    lo, hi = len(gaps) // 4, max(len(gaps) // 4 + 1, (3 * len(gaps)) // 4)
-    cut = lo + int(np.argmax(gaps[lo:hi])) + 1
-    return _split_long(group[:cut], longest) + _split_long(group[cut:], longest)
 
 
 class Recognizer:
@@ -240,10 +162,8 @@ class Recognizer:
         (``batch_size`` chunks per network pass) and stitched by time; the file is then read
         block by block, never whole. ``progress(seconds)`` is called as audio is consumed.
         """
-        from asr import longform
-
         if isinstance(audio, (str, Path)):
-            duration = _header_duration(audio)
+            duration = header_duration(audio)
             if duration is not None and duration > chunk_length:
                 return longform.transcribe_file(self, audio, chunk_length=chunk_length,
                                                 batch_size=batch_size, decoder=decoder,
@@ -288,7 +208,7 @@ class Recognizer:
         short: dict[int, np.ndarray] = {}
         for i, path in enumerate(paths):
             try:
-                duration = _header_duration(path)
+                duration = header_duration(path)
                 if duration is not None and duration > chunk_length:
                     continue  # long: transcribed on its own below, in input order
                 signal, _ = load_audio(path, self.sample_rate)
@@ -320,24 +240,11 @@ class Recognizer:
             yield path, done.pop(i)
 
 
-def _header_duration(path: str | Path) -> float | None:
-    """Seconds of audio from the file header, or None where only decoding can tell (standard
-    input, ffmpeg containers, broken files: :func:`load_audio` then names the problem)."""
-    if str(path) == STDIN:
-        return None
-    try:
-        return audio_duration(path)
-    except (AudioError, OSError):
-        return None
-
-
 def load_model(name_or_path: str | Path | None = None, device: str = "auto",
                model_decoder: bool = True) -> Recognizer:
     """Resolve (``--model``, ``$ASR_MODEL``, the store's default) and load a model. With
     ``model_decoder`` the model's own decoder (``decoding.yaml``: lexicon, LM, weights) is built
     now, so that a missing or mismatched file fails here, and becomes the default search."""
-    from asr.decode.defaults import build_default_decoder, read_decoding
-
     torch_device = resolve_device(device)
     path = resolve(str(name_or_path) if name_or_path is not None else None)
     recognizer = Recognizer(load_model_dir(path, torch_device), torch_device)

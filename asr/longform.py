@@ -27,10 +27,11 @@ import numpy as np
 import torch
 
 from asr.audio import AudioBlock, read_blocks
+from asr.transcript import Result, Word
 
 if TYPE_CHECKING:
     from asr.decode import Decoder
-    from asr.inference import Recognizer, Result, Word
+    from asr.inference import Recognizer  # a type only: asr.inference imports this module
     from asr.text import Tokenizer
 
 log = logging.getLogger(__name__)
@@ -177,8 +178,6 @@ def transcribe_stitched(recognizer: Recognizer, pieces: Iterable[tuple[int, torc
     """Search stitched log-probs ``pieces`` (see :func:`stitched_log_probs`) in segments of
     about ``piece_frames`` frames cut at pauses; ``duration()`` gives the recording's length in
     seconds once every piece has been consumed."""
-    from asr.inference import Result
-
     step = recognizer.frame_seconds
     texts: list[str] = []
     words: list[Word] = []

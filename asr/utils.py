@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from asr.errors import AsrError
+
 if TYPE_CHECKING:  # torch is imported only where a device is resolved: scoring and data
     import torch  # commands start without it
 
@@ -41,13 +43,11 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def resolve_device(device: str = "auto") -> torch.device:
     """``auto`` picks CUDA when it is usable, else the CPU."""
-    import torch
+    import torch  # here, not at the top: scoring and data commands start without torch
 
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        from asr.errors import AsrError
-
         raise AsrError(f"device '{device}' requested but CUDA is not usable here; use --device cpu")
     return torch.device(device)
 

@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 
 from asr.decode.ctm import ctm_lines
-from asr.inference import Result
+from asr.transcript import Result
 from asr.utils import atomic_write_text
 
 FORMATS = ("txt", "json", "srt", "vtt", "tsv", "ctm")

@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asr.corpora import an4
-from asr.data.kaldi import read_data_dir, read_kaldi_map
+from asr.data.datadir import read_data_dir
+from asr.data.tables import read_kaldi_map
 from asr.data.validate import has_errors, validate_data_dir
 from asr.download import DownloadError
 from asr.errors import AsrError, DataDirError

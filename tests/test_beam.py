@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from asr.cli import main as asr_main
 from asr.config import load_config
-from asr.data.kaldi import Utterance, write_data_dir
+from asr.data.datadir import write_data_dir
+from asr.data.utterance import Utterance
 from asr.decode import DecoderError, build_decoder, greedy_decode
 from asr.decode.fusion import CharFusion, WordFusion, WordTokenFusion
 from asr.decode.prefix_beam import PrefixBeamDecoder

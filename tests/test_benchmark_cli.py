@@ -17,8 +17,10 @@ import asr.benchmarks
 from asr.benchmarks.models import COLUMNS
 from asr.cli import main as asr_main
 from asr.config import load_config
-from asr.data.kaldi import Utterance, read_kaldi_map, write_data_dir
-from asr.decode.datadir import available_decoders, decode_data_dir
+from asr.data.datadir import write_data_dir
+from asr.data.tables import read_kaldi_map
+from asr.data.utterance import Utterance
+from asr.decode.decode_dir import available_decoders, decode_data_dir
 from asr.errors import AsrError
 from asr.inference import load_model
 from asr.model import build_model
@@ -167,3 +169,38 @@ def test_one_row_per_decoder(setup: Path, tmp_path: Path, capsys) -> None:
     assert [r["decoder"] for r in rows] == ["greedy", "beam"]
     assert all(r["WER"] != "" for r in rows)
     assert sorted(p.name.rsplit("__", 1)[1] for p in (out / "decode").iterdir()) == ["beam", "greedy"]
+
+
+def test_decode_benchmark_needs_data_and_builds_its_lm_only_from_train_text(setup: Path, tmp_path: Path,
+                                                                            capsys) -> None:
+    with pytest.raises(SystemExit) as exc:  # no default data set: it would lie outside the package
+        asr_main.main(["benchmark", "decode", "--model", str(setup / "m1")])
+    assert exc.value.code == 2 and "--data" in capsys.readouterr().err
+    base = ["benchmark", "decode", "--model", str(setup / "m1"), "--data", str(setup / "data"),
+            "--beam-sizes", "4", "--repeat", "1", "--no-pyctcdecode", "--device", "cpu"]
+    plain, with_lm = tmp_path / "plain.json", tmp_path / "lm.json"
+    assert asr_main.main([*base, "--json", str(plain)]) == 0
+    assert "# LM: none (give --train-text" in capsys.readouterr().out
+    rows = json.loads(plain.read_text())["rows"]
+    assert not any(r["lm"] for r in rows) and "lexicon (flashlight)" not in {r["decoder"] for r in rows}
+    assert json.loads(plain.read_text())["model"] == str(setup / "m1")
+    assert asr_main.main([*base, "--train-text", str(setup / "data" / "text"), "--json", str(with_lm)]) == 0
+    assert f"# LM: 3-gram from {setup / 'data' / 'text'}" in capsys.readouterr().out
+    rows = json.loads(with_lm.read_text())["rows"]
+    assert any(r["lm"] and r["decoder"] == "beam (ours)" for r in rows)
+    assert "lexicon (flashlight)" in {r["decoder"] for r in rows}
+
+
+def test_transcribe_benchmark_presets_come_from_the_package(tmp_path: Path, monkeypatch) -> None:
+    from asr.benchmarks.transcribe import _preset_paths
+    from asr.presets import preset_dir
+
+    monkeypatch.chdir(tmp_path)  # no conf/ here: names resolve inside the package
+    model = preset_dir() / "model"
+    assert _preset_paths("model/ctc_5l_250h,largest") == [model / "ctc_5l_250h.yaml",
+                                                          model / "blstmp_conv2d.yaml"]
+    own = tmp_path / "mine.yaml"
+    own.write_text("model:\n  hidden_size: 4\n")
+    assert _preset_paths(f"{own},model/ctc_5l_250h.yaml,ctc_5l_250h") == [own, model / "ctc_5l_250h.yaml"]
+    with pytest.raises(AsrError, match="nearest: model/ctc_5l_250h"):
+        _preset_paths("model/ctc_5l_25h")

@@ -13,7 +13,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from asr.audio import audio_duration
 from asr.corpora import fsdd, yesno
-from asr.data.kaldi import read_data_dir, read_kaldi_map
+from asr.data.datadir import read_data_dir
+from asr.data.tables import read_kaldi_map
 from asr.errors import AsrError
 
 KALDI_FILES = ("wav.scp", "text", "utt2spk", "spk2utt")

@@ -9,15 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from asr.data.files import (
-    FORMATS,
-    format_float,
-    read_file,
-    spk2utt_to_utt2spk,
-    utt2spk_to_spk2utt,
-    write_file,
-)
-from asr.data.kaldi import Segment, Utterance, c_sort_key, read_data_dir, write_data_dir
+from asr.data.datadir import read_data_dir, write_data_dir
+from asr.data.files import FORMATS, read_file, spk2utt_to_utt2spk, utt2spk_to_spk2utt, write_file
+from asr.data.tables import c_sort_key, format_float
+from asr.data.utterance import RecordingSegment, Utterance
 from asr.data.wavscp import (
     WavArk,
     WavPath,
@@ -43,9 +38,9 @@ commands = st.lists(tokens, min_size=1, max_size=4).map(lambda ws: "gunzip -c " 
 factors = st.floats(min_value=0.5, max_value=2.0, allow_nan=False)
 
 
-def _segments() -> st.SearchStrategy[Segment]:
-    def build(reco: str, start: float, length: float, to_end: bool) -> Segment:
-        return Segment(reco, start, -1.0 if to_end else start + length)
+def _segments() -> st.SearchStrategy[RecordingSegment]:
+    def build(reco: str, start: float, length: float, to_end: bool) -> RecordingSegment:
+        return RecordingSegment(reco, start, -1.0 if to_end else start + length)
 
     return st.builds(
         build,
@@ -202,7 +197,7 @@ def segmented_dirs(draw) -> list[Utterance]:
         seg = draw(_segments())
         utt_id = f"{reco}-{draw(st.integers(0, 999)):04d}"
         utts[utt_id] = Utterance(utt_id, f"/audio/{reco}.wav", draw(words), spk,
-                                 Segment(reco, seg.start, seg.end))
+                                 RecordingSegment(reco, seg.start, seg.end))
     return list(utts.values())
 
 

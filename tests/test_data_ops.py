@@ -13,21 +13,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kaldi_format import kaldi_check
 
+from asr.audio import speed_perturb
 from asr.cli import main as asr_main
+from asr.data.datadir import read_data_dir, write_data_dir
+from asr.data.datafiles import DataFiles
 from asr.data.durations import get_durations
-from asr.data.kaldi import (
-    Segment,
-    Utterance,
-    c_sort_key,
-    read_data_dir,
-    read_kaldi_map,
-    write_data_dir,
-)
-from asr.data.ops import DataFiles, combine, copy_renamed, evenly_spaced, subset_utterances
-from asr.data.perturb import perturb_speed, speed_perturb
+from asr.data.ops import combine, copy_renamed, evenly_spaced, subset_utterances
+from asr.data.perturb import perturb_speed
 from asr.data.split import balanced_cuts, split_data_dir, split_utterances
+from asr.data.tables import c_sort_key, read_kaldi_map
+from asr.data.utterance import RecordingSegment, Utterance
 from asr.data.validate import has_errors, validate_data_dir
-from asr.data.wavscp import load_utterance_audio
+from asr.data.wav_audio import load_utterance_audio
 from asr.errors import DataDirError
 
 RATE = 8000
@@ -146,8 +143,8 @@ def test_combine(corpus: Path, tmp_path: Path) -> None:
 def test_combine_segmented_with_whole_recordings(corpus: Path, tmp_path: Path) -> None:
     rec = _wav(tmp_path / "long.wav", 3.0)
     seg = write_data_dir(tmp_path / "seg", [
-        Utterance("dan-r-1", rec, "x", "dan", Segment("dan-r", 0.0, 1.5)),
-        Utterance("dan-r-2", rec, "y", "dan", Segment("dan-r", 1.5, 3.0)),
+        Utterance("dan-r-1", rec, "x", "dan", RecordingSegment("dan-r", 0.0, 1.5)),
+        Utterance("dan-r-2", rec, "y", "dan", RecordingSegment("dan-r", 1.5, 3.0)),
     ]).path
     (corpus / "utt2dur").unlink()  # durations then come from the audio headers
     out = combine([DataFiles.load(corpus), DataFiles.load(seg)]).write(tmp_path / "mixed")
@@ -279,8 +276,8 @@ def test_perturb_speed_writes_kaldi_lines(corpus: Path, tmp_path: Path) -> None:
 def test_perturb_speed_segments(tmp_path: Path) -> None:
     rec = _wav(tmp_path / "long.wav", 3.0)
     seg = write_data_dir(tmp_path / "seg", [
-        Utterance("dan-r-1", rec, "x", "dan", Segment("dan-r", 0.0, 1.5)),
-        Utterance("dan-r-2", rec, "y", "dan", Segment("dan-r", 1.5, 3.0)),
+        Utterance("dan-r-1", rec, "x", "dan", RecordingSegment("dan-r", 0.0, 1.5)),
+        Utterance("dan-r-2", rec, "y", "dan", RecordingSegment("dan-r", 1.5, 3.0)),
     ]).path
     assert asr_main.main(["data", "perturb-speed", "1.1", str(seg), str(tmp_path / "sp")]) == 0
     out = tmp_path / "sp"

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from asr.data.perturb import speed_perturb
-from asr.data.wavscp import WavPipe, load_wav_entry, parse_wav_entry
+from asr.audio import speed_perturb
+from asr.data.wav_audio import load_wav_entry
+from asr.data.wavscp import WavPipe, parse_wav_entry
 
 pytestmark = pytest.mark.skipif(shutil.which("sox") is None, reason="sox not installed")
 

@@ -17,8 +17,9 @@ from kaldi_format import kaldi_check
 
 from asr.cli import main as asr_main
 from asr.corpora import fsdd, yesno
+from asr.data.datadir import write_data_dir
 from asr.data.fix import fix_data_dir
-from asr.data.kaldi import Segment, Utterance, write_data_dir
+from asr.data.utterance import RecordingSegment, Utterance
 from asr.data.validate import has_errors, validate_data_dir
 
 RATE = 8000
@@ -46,10 +47,10 @@ def segmented(tmp_path: Path) -> Path:
     """4 utterances cut from 2 recordings of 2 s."""
     rec_a, rec_b = _wav(tmp_path / "a.wav", 2.0), _wav(tmp_path / "b.wav", 2.0)
     utts = [
-        Utterance("spkA-r1-1", rec_a, "one", "spkA", Segment("spkA-r1", 0.0, 1.0)),
-        Utterance("spkA-r1-2", rec_a, "two", "spkA", Segment("spkA-r1", 1.0, 2.0)),
-        Utterance("spkB-r2-1", rec_b, "three", "spkB", Segment("spkB-r2", 0.5, 1.5)),
-        Utterance("spkB-r2-2", rec_b, "four", "spkB", Segment("spkB-r2", 1.5, 1.99)),
+        Utterance("spkA-r1-1", rec_a, "one", "spkA", RecordingSegment("spkA-r1", 0.0, 1.0)),
+        Utterance("spkA-r1-2", rec_a, "two", "spkA", RecordingSegment("spkA-r1", 1.0, 2.0)),
+        Utterance("spkB-r2-1", rec_b, "three", "spkB", RecordingSegment("spkB-r2", 0.5, 1.5)),
+        Utterance("spkB-r2-2", rec_b, "four", "spkB", RecordingSegment("spkB-r2", 1.5, 1.99)),
     ]
     return write_data_dir(tmp_path / "seg", utts).path
 

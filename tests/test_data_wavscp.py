@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asr.data.kaldi import Segment, Utterance, read_data_dir, write_data_dir
-from asr.data.perturb import speed_perturb
-from asr.data.wavscp import (
+from asr.audio import speed_perturb
+from asr.data.datadir import read_data_dir, write_data_dir
+from asr.data.utterance import RecordingSegment, Utterance
+from asr.data.wav_audio import (
     cut_segment,
     entry_duration,
     load_utterance_audio,
@@ -80,16 +81,16 @@ def test_commands_run_without_a_shell_when_they_can(recording, monkeypatch) -> N
     assert np.array_equal(samples, expected)
     samples, _ = load_wav_entry(f"cat {path} | cat |")  # a real pipeline: through sh -c
     assert np.array_equal(samples, expected)
-    import asr.data.wavscp as wavscp
+    import asr.data.wav_audio as wav_audio
 
     seen: list[list[str]] = []
-    real_run = wavscp.subprocess.run
+    real_run = wav_audio.subprocess.run
 
     def spy(argv, **kwargs):
         seen.append(argv)
         return real_run(argv, **kwargs)
 
-    monkeypatch.setattr(wavscp.subprocess, "run", spy)
+    monkeypatch.setattr(wav_audio.subprocess, "run", spy)
     run_command(f"cat '{path}'")
     run_command("echo $HOME; true")
     assert seen == [["cat", str(path)], ["sh", "-c", "echo $HOME; true"]]
@@ -129,9 +130,9 @@ def test_speed_over_a_command_runs_the_command(recording, monkeypatch) -> None:
 def test_segments_cut_the_recording(recording, tmp_path: Path) -> None:
     path, expected = recording
     utts = [
-        Utterance("s-a", str(path), "low", "s", Segment("r", 0.0, 1.0)),
-        Utterance("s-b", str(path), "high", "s", Segment("r", 1.0, -1)),
-        Utterance("s-c", str(path), "over", "s", Segment("r", 1.5, 2.3)),  # 0.3 s past the end
+        Utterance("s-a", str(path), "low", "s", RecordingSegment("r", 0.0, 1.0)),
+        Utterance("s-b", str(path), "high", "s", RecordingSegment("r", 1.0, -1)),
+        Utterance("s-c", str(path), "over", "s", RecordingSegment("r", 1.5, 2.3)),  # 0.3 s past the end
     ]
     data = write_data_dir(tmp_path / "seg", utts)
     back = read_data_dir(data.path).utterances
@@ -142,7 +143,7 @@ def test_segments_cut_the_recording(recording, tmp_path: Path) -> None:
     assert dominant == pytest.approx([300, 1200], abs=2)
     assert len(load_utterance_audio(back[0], 16000)) == 2 * RATE
     with pytest.raises(AudioError, match=r"utterance 's-d': segment ends at 2.6 s, after the end"):
-        load_utterance_audio(Utterance("s-d", str(path), "", "s", Segment("r", 1.0, 2.6)))
+        load_utterance_audio(Utterance("s-d", str(path), "", "s", RecordingSegment("r", 1.0, 2.6)))
     with pytest.raises(AudioError, match="holds no audio"):
         cut_segment(expected, RATE, 2.2, 2.4, "x")
 
@@ -187,7 +188,7 @@ def test_segments_in_training_and_decoding(yesno_waves: Path, tmp_path: Path) ->
         for k, (start, end) in enumerate(((0.0, half), (half, 2 * half))):
             utt = f"{reco}-{k}"
             text = " ".join(labels[4 * k:4 * k + 4])
-            segmented.append(Utterance(utt, str(wav), text, "global", Segment(reco, start, end)))
+            segmented.append(Utterance(utt, str(wav), text, "global", RecordingSegment(reco, start, end)))
             piece = tmp_path / "cut" / f"{utt}.wav"
             sf.write(piece, samples[int(round(start * rate)):int(round(end * rate))], rate)
             cut.append(Utterance(utt, str(piece), text, "global"))

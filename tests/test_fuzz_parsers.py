@@ -54,7 +54,7 @@ KALDI_FILES = ["wav.scp", "segments", "text", "utt2spk", "spk2utt", "spk2gender"
 @given(name=st.sampled_from(KALDI_FILES), data=raw_file)
 def test_fuzz_kaldi_file(name, data):
     from asr.data.files import read_file
-    from asr.data.kaldi import read_kaldi_map
+    from asr.data.tables import read_kaldi_map
     from asr.data.validate import scan_file
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -13,10 +13,11 @@ import torch
 from asr.config import load_config
 from asr.decode import GreedyHypothesis
 from asr.errors import AudioError
-from asr.inference import Recognizer, Result, Segment, Word, load_model, make_segments
+from asr.inference import Recognizer, load_model
 from asr.model import build_model
 from asr.modeldir import load_model_dir, save_model_dir
 from asr.text import Tokenizer
+from asr.transcript import Result, Segment, Word, make_segments
 from asr.writers import format_result, write_result
 
 

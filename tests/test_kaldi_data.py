@@ -1,4 +1,5 @@
-"""asr.data.kaldi: data directory round trips, C-locale order, and file:line errors."""
+"""asr.data.datadir and asr.data.tables: data directory round trips, C-locale order, and
+file:line errors."""
 
 from __future__ import annotations
 
@@ -11,15 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from asr.data.kaldi import (
-    Segment,
-    Utterance,
-    c_sort_key,
-    read_data_dir,
-    read_kaldi_map,
-    write_data_dir,
-    write_kaldi_map,
-)
+from asr.data.datadir import read_data_dir, write_data_dir
+from asr.data.tables import c_sort_key, read_kaldi_map, write_kaldi_map
+from asr.data.utterance import RecordingSegment, Utterance
 from asr.errors import DataDirError
 
 FILES = ("wav.scp", "text", "utt2spk", "spk2utt")
@@ -165,9 +160,9 @@ def test_tabs_separate_fields_as_in_kaldi(tmp_path: Path) -> None:
 
 def test_segments_round_trip_and_errors(tmp_path: Path) -> None:
     utts = [
-        Utterance("s-r1-0001", "/rec/r1.wav", "one", "s", Segment("r1", 0.0, 1.25)),
-        Utterance("s-r1-0002", "/rec/r1.wav", "two", "s", Segment("r1", 1.5, 3.0)),
-        Utterance("s-r2-0001", "/rec/r2.flac", "", "s", Segment("r2", 0.25, -1)),
+        Utterance("s-r1-0001", "/rec/r1.wav", "one", "s", RecordingSegment("r1", 0.0, 1.25)),
+        Utterance("s-r1-0002", "/rec/r1.wav", "two", "s", RecordingSegment("r1", 1.5, 3.0)),
+        Utterance("s-r2-0001", "/rec/r2.flac", "", "s", RecordingSegment("r2", 0.25, -1)),
     ]
     written = write_data_dir(tmp_path / "d", utts)
     assert (tmp_path / "d" / "wav.scp").read_text() == "r1 /rec/r1.wav\nr2 /rec/r2.flac\n"

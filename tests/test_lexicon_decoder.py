@@ -92,7 +92,7 @@ def test_the_last_word_survives_without_a_final_boundary(files) -> None:
     assert best_words(decoder, two) == ["ba", "ab"]
     assert best_words(decoder, one) == ["ab"]
     # The closing frame costs nothing: the score is the best path of the emitted tokens.
-    from asr.decode.align import best_path_log_prob
+    from asr.decode.forced_align import best_path_log_prob
 
     (hyps,) = decoder.decode(two, torch.tensor([two.shape[1]]))
     assert hyps[0].am_score == pytest.approx(best_path_log_prob(two[0], hyps[0].tokens), abs=1e-4)
@@ -159,7 +159,8 @@ def test_errors_are_one_line(files, tmp_path: Path) -> None:
 
 def test_decode_cli_with_lexicon_and_lm(tmp_path: Path, files) -> None:
     from asr.config import load_config
-    from asr.data.kaldi import Utterance, write_data_dir
+    from asr.data.datadir import write_data_dir
+    from asr.data.utterance import Utterance
     from asr.model import build_model
     from asr.modeldir import save_model_dir
 

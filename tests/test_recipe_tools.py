@@ -119,7 +119,8 @@ def data_dir(tmp_path: Path) -> Path:
     import numpy as np
     import soundfile as sf
 
-    from asr.data.kaldi import Utterance, write_data_dir
+    from asr.data.datadir import write_data_dir
+    from asr.data.utterance import Utterance
 
     utts = []
     for spk in ("a", "b"):
@@ -232,7 +233,8 @@ def test_perturb_and_combine_wrappers(data_dir: Path, tmp_path: Path) -> None:
 
 def test_decode_sh_with_parallel_jobs(yesno_waves: Path, tmp_path: Path) -> None:
     from asr.cli import main as asr_main
-    from asr.data.kaldi import Utterance, write_data_dir
+    from asr.data.datadir import write_data_dir
+    from asr.data.utterance import Utterance
 
     wavs = sorted(yesno_waves.glob("*.wav"))[:6]
     utts = []
@@ -274,7 +276,8 @@ def test_make_feats_sh_with_parallel_jobs_equals_one_job(yesno_waves: Path, tmp_
     import numpy as np
 
     from asr.cli import main as asr_main
-    from asr.data.kaldi import Utterance, write_data_dir
+    from asr.data.datadir import write_data_dir
+    from asr.data.utterance import Utterance
 
     wavs = sorted(yesno_waves.glob("*.wav"))[:6]
     utts = [Utterance(f"s{i % 3}-{w.stem}", str(w), "YES", f"s{i % 3}") for i, w in enumerate(wavs)]
@@ -289,7 +292,7 @@ def test_make_feats_sh_with_parallel_jobs_equals_one_job(yesno_waves: Path, tmp_
     assert asr_main.main(["data", "compute-features", str(one), "--config", str(conf), "--cmvn", "speaker"]) == 0
     from fp_bounds import logmel_reference
 
-    from asr.data.wavscp import load_utterance_audio
+    from asr.data.wav_audio import load_utterance_audio
 
     # Two jobs batch other utterances together, on other thread counts, than one job: each
     # log-mel value is within its float32 bound (fp_bounds) of the float64 reference, so the
@@ -329,7 +332,8 @@ def test_make_feats_sh_refuses_global_cmvn(yesno_waves: Path, tmp_path: Path) ->
 
 
 def test_utt2spk_spk2utt_conversions_match_the_data_dir_writer(tmp_path: Path) -> None:
-    from asr.data.kaldi import Utterance, write_data_dir
+    from asr.data.datadir import write_data_dir
+    from asr.data.utterance import Utterance
 
     utts = [Utterance(f"{spk}-{i:02d}", "/dev/null", "x", spk) for spk in ("bob", "al", "cy")
             for i in range(3)]

@@ -1,4 +1,4 @@
-"""asr.scoring.align: sclite's costs and tie-breaks, the band's exactness, the flat layout."""
+"""asr.scoring.edit_distance: sclite's costs and tie-breaks, the band's exactness, the flat layout."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asr.scoring.align import OP_LETTERS, align_pairs
+from asr.scoring.edit_distance import OP_LETTERS, align_pairs
 from asr.scoring.units import encode_chars, encode_words
 
 

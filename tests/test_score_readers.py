@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from asr.data.kaldi import read_kaldi_map
+from asr.data.tables import read_kaldi_map
 from asr.errors import AsrError
 from asr.scoring.readers import read_transcripts, read_trn, speaker_from_trn_id
 

@@ -29,7 +29,7 @@ PACKAGE = ROOT / "asr"
 # Modules that start programs, each with the reason; every call passes an argument list.
 SUBPROCESS_ALLOWED = {
     "asr/audio.py": "ffmpeg for containers libsndfile cannot read",
-    "asr/data/wavscp.py": "wav.scp commands, only when pipes are allowed",
+    "asr/data/wav_audio.py": "wav.scp commands, only when pipes are allowed",
     "asr/lm/kenlm.py": "KenLM's lmplz and build_binary",
     "asr/scoring/sclite.py": "sclite, to check our scorer",
 }
@@ -258,7 +258,7 @@ def test_wav_scp_commands_need_explicit_opt_in(tmp_path, monkeypatch, capsys):
     # With the opt-in the command does run (and fails to give audio): proof the gate is the guard.
     monkeypatch.setenv("ASR_ALLOW_PIPES", "1")
     utt = read_data_dir(data).utterances[0]
-    from asr.data.wavscp import load_utterance_audio
+    from asr.data.wav_audio import load_utterance_audio
 
     with pytest.raises(AsrError):
         load_utterance_audio(utt, 16000)

@@ -1,4 +1,4 @@
-"""``asr benchmark train`` / ``tools/bench_train.py``: one table with our trainer and the bare
+"""``asr benchmark train``: one table with our trainer and the bare
 loop on the same batches (tiny settings so that it runs in seconds)."""
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ def data(tmp_path_factory) -> Path:
 def _split(data: Path) -> tuple[Path, Path]:
     # With 9 recordings, Kaldi's rule puts all of them in test; split by hand for the tests.
     all_utts = read_data_dir(data / "test").utterances + read_data_dir(data / "train").utterances
-    from asr.data.kaldi import write_data_dir
+    from asr.data.datadir import write_data_dir
 
     train = write_data_dir(data / "tiny_train", all_utts[:6]).path
     test = write_data_dir(data / "tiny_test", all_utts[6:]).path
@@ -175,7 +175,8 @@ def test_missing_data_dir_is_one_line_error(tmp_path, capsys):
 
 def test_bad_utterances_are_skipped_and_counted(tmp_path, caplog):
     """Empty transcripts, unreadable audio and too-short audio are skipped with counts."""
-    from asr.data.kaldi import Utterance, write_data_dir
+    from asr.data.datadir import write_data_dir
+    from asr.data.utterance import Utterance
 
     wavs = sorted(YESNO.glob("*.wav"))
     garbage = tmp_path / "garbage.wav"

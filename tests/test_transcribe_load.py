@@ -100,7 +100,7 @@ def tiled_recording(path: Path, source: Path, seconds: float) -> float:
 
 
 def _long_run(model_dir: Path, fsdd_recordings: Path, tmp_path: Path, seconds: float,
-              monkeypatch) -> tuple[asr.inference.Result, list[float], float]:
+              monkeypatch) -> tuple[asr.transcript.Result, list[float], float]:
     path = tmp_path / "long.wav"
     duration = tiled_recording(path, sorted(fsdd_recordings.glob("3_theo_*.wav"))[0], seconds)
     recognizer = load_model(str(model_dir), device="cpu")

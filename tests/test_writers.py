@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from asr.inference import Result, Word
+from asr.transcript import Result, Word
 from asr.writers import FORMATS, format_result, output_name, timestamp, write_result
 
 RESULT = Result("one two three", 5.0, [Word("one", 0.3, 0.75, 0.91234), Word("two", 1.2, 1.53, 0.5),

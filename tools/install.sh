@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create or reuse the project's virtual environment (.venv), install asr (editable, with the
-# `dev` extra) and check that torch and torchaudio import together.
+# `dev` extra) with the tested torch/torchaudio pair, and check that they import together.
 #
 #   tools/install.sh [--wheelhouse DIR] [--python PYTHON] [--force]
 #
@@ -16,6 +16,9 @@ venv="$root/.venv"
 python=${PYTHON:-python3}
 wheelhouse=""
 force=false
+# setup.cfg accepts a range of torch releases (README); the development install pins the pair
+# the suite is run with, so that every checkout tests the same one.
+torch_tested=2.11.0
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -54,7 +57,8 @@ if $force || [ "$want" != "$have" ]; then
   log="$venv/install.log"
   rm -f "$stamp"
   if ! { "$venv/bin/python" -m pip install "${pip_args[@]}" --upgrade pip setuptools wheel &&
-         "$venv/bin/python" -m pip install "${pip_args[@]}" -e "$root[dev]"; } > "$log" 2>&1; then
+         "$venv/bin/python" -m pip install "${pip_args[@]}" -e "$root[dev]" \
+           "torch==$torch_tested" "torchaudio==$torch_tested"; } > "$log" 2>&1; then
     grep -v -e 'is ignored: it is neither a file nor a directory' "$log" | tail -n 30 >&2
     echo "install.sh: pip failed; the full log is $log" >&2
     exit 1

@@ -8,6 +8,11 @@ one utterance at a time (its own API), both in this one process. Both prune alik
 below log-posterior -5 do not extend prefixes and beams 10 below the best are dropped
 (pyctcdecode's defaults); the ratio compares them without LM (pyctcdecode's LM needs the kenlm
 Python module). GPU rows need CUDA; without it they read "n/a (no CUDA)".
+
+``--data`` is a scored data directory (e.g. the digits recipe's ``data/test``); ``--model``
+defaults to the model ``transcribe`` would use. The LM and lexicon rows of a character model
+need ``--train-text`` (a 3-gram and the word list are built from it) or ``--lm`` and
+``--lexicon``; without them the table has no such rows.
 """
 
 from __future__ import annotations
@@ -22,20 +27,19 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-DIGITS = ROOT / "recipes" / "digits"
-
 log = logging.getLogger("asr.benchmark")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=str(DIGITS / "exp" / "bilstm_ctc" / "final"),
-                        help="model directory or name (default: the digits recipe's model)")
-    parser.add_argument("--data", default=str(DIGITS / "data" / "test"),
-                        help="scored data directory (default: the digits test set)")
-    parser.add_argument("--train-text", default=str(DIGITS / "data" / "train" / "text"),
+    parser.add_argument("--model",
+                        help="model directory or name (default: $ASR_MODEL, else the default "
+                        "installed model, as for transcribe)")
+    parser.add_argument("--data", required=True,
+                        help="scored data directory, e.g. recipes/digits/data/test")
+    parser.add_argument("--train-text",
                         help="Kaldi text the LM and lexicon are built from when --lm/--lexicon "
-                        "are not given (default: the digits training text)")
+                        "are not given, e.g. recipes/digits/data/train/text (default: none, so "
+                        "no LM or lexicon rows for a character model)")
     parser.add_argument("--lm", help="word ARPA LM (default: a 3-gram from --train-text)")
     parser.add_argument("--lexicon", help="lexicon (default: the words of --train-text)")
     parser.add_argument("--beam-sizes", default="16,64", help="comma-separated (default 16,64)")
@@ -92,13 +96,14 @@ def run(args: argparse.Namespace) -> int:
     from asr.decode.sweep import compute_posteriors
     from asr.errors import AsrError
     from asr.lm import build_lm
-    from asr.lm.kenlm import have_kenlm
     from asr.scoring import score
+    from asr.store import resolve
     from asr.utils import atomic_write_text, setup_logging
 
     setup_logging(getattr(args, "verbose", False))
     beams = [int(b) for b in args.beam_sizes.split(",") if b.strip()]
-    recognizer = asr.load_model(args.model, device=args.device)
+    model_path = resolve(args.model)
+    recognizer = asr.load_model(model_path, device=args.device)
     tokenizer = recognizer.tokenizer
     post = compute_posteriors(recognizer, args.data, args.batch_size)
     refs_all = post.refs
@@ -114,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-decode.")
     lm, lexicon = args.lm, args.lexicon
-    if tokenizer.unit == "char" and (lm is None or lexicon is None):
+    if tokenizer.unit == "char" and (lm is None or lexicon is None) and args.train_text:
         if not Path(args.train_text).is_file():
             raise AsrError(f"{args.train_text}: not found; give --lm and --lexicon, or --train-text")
         if lm is None:
@@ -196,13 +201,11 @@ def run(args: argparse.Namespace) -> int:
     forward_rtf = post.forward_seconds / post.audio_seconds if post.audio_seconds else 0.0
     header = [
         f"# decoders on {args.data}: {len(ids)} utterances, {audio:.0f} s of audio, "
-        f"model {args.model}",
+        f"model {model_path}",
         f"# forward pass (not in the rows): {post.forward_seconds:.1f} s on {recognizer.device}, "
         f"RTF {forward_rtf:.4f}; search on the CPU, {torch.get_num_threads()} torch threads, "
         f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}",
-        f"# LM: {'3-gram from ' + args.train_text if args.lm is None else args.lm} "
-        f"(weight {args.lm_weight}, word score {args.word_score}; "
-        f"{'lmplz' if have_kenlm() else 'built-in estimator'}); best of {args.repeat} runs",
+        f"# LM: {_lm_source(args, lm)}; best of {args.repeat} runs",
     ]
     table = ["| decoder | beam | LM | device | utt/s | RTF (search) | WER % | x pyctcdecode |",
              "|---|---:|---|---|---:|---:|---:|---:|"]
@@ -218,8 +221,19 @@ def run(args: argparse.Namespace) -> int:
     print("\n".join(header + table))
     if args.json:
         stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-        atomic_write_text(args.json, json.dumps({"date": stamp, "data": args.data, "model": args.model,
+        atomic_write_text(args.json, json.dumps({"date": stamp, "data": args.data, "model": str(model_path),
                                                  "utterances": len(ids), "audio_seconds": audio,
                                                  "forward_seconds": post.forward_seconds,
                                                  "rows": rows}, indent=2) + "\n")
     return 0
+
+
+def _lm_source(args: argparse.Namespace, lm: str | None) -> str:
+    """Where the LM rows' LM came from, for the table's header."""
+    from asr.lm.kenlm import have_kenlm
+
+    if lm is None:
+        return "none (give --train-text, or --lm and --lexicon, for the LM and lexicon rows)"
+    source = args.lm or f"3-gram from {args.train_text}"
+    built = "" if args.lm else f"; {'lmplz' if have_kenlm() else 'built-in estimator'}"
+    return f"{source} (weight {args.lm_weight}, word score {args.word_score}{built})"

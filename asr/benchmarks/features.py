@@ -5,6 +5,10 @@ All rows featurise the same decoded recordings (decoding is not timed): librosa
 per utterance, our batched ``LogMel`` and ``KaldiFbank`` on the CPU (1 thread and all
 threads) and on the GPU when CUDA is usable. Each of ours is checked against its reference
 (max |difference| in the log domain) so that the speed is measured at equal output.
+
+The recordings: ``--corpus DIR`` (any directory of WAV/FLAC files), or the AN4 test set /
+all of FSDD, found under ``--data-root`` (``an4/``, ``fsdd/``) or at ``$AN4_DIR`` /
+``$FSDD_DIR``, the variables the recipes read.
 """
 
 from __future__ import annotations
@@ -12,12 +16,11 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="an4 (AN4 test, 16 kHz), fsdd (all FSDD, 8 kHz), or a directory of recordings "
         "(default: an4 when present, else fsdd)",
     )
-    parser.add_argument("--data-root", default=str(SHARED), help="where an4/ and fsdd/ are")
+    parser.add_argument("--data-root",
+                        help="where an4/ and fsdd/ are, e.g. ../shared/data (default: $AN4_DIR "
+                        "and $FSDD_DIR)")
     parser.add_argument("--max-files", type=int, default=0, help="use the first N files (0: all)")
     parser.add_argument("--n-mels", type=int, default=80, help="mel bands (default 80)")
     parser.add_argument("--repeat", type=int, default=3, help="best of N timed runs (default 3)")
@@ -38,15 +43,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _recordings(args: argparse.Namespace) -> tuple[str, list[Path]]:
     from asr.errors import AsrError
 
-    root = Path(args.data_root)
+    an4 = _corpus_dir(args.data_root, "an4", "AN4_DIR")
+    fsdd = _corpus_dir(args.data_root, "fsdd", "FSDD_DIR")
     corpus = args.corpus
     if corpus == "auto":
-        corpus = "an4" if (root / "an4" / "wav" / "an4test_clstk").is_dir() else "fsdd"
+        corpus = "an4" if an4 and (an4 / "wav" / "an4test_clstk").is_dir() else "fsdd"
+    if corpus in ("an4", "fsdd") and (an4 if corpus == "an4" else fsdd) is None:
+        variable = "AN4_DIR" if corpus == "an4" else "FSDD_DIR"
+        raise AsrError(f"--corpus {corpus}: where is it? Give --data-root DIR (holding {corpus}/), "
+                       f"set ${variable}, or give --corpus DIR of recordings")
     if corpus == "an4":
-        files = sorted((root / "an4" / "wav" / "an4test_clstk").rglob("*.wav"))
+        files = sorted((an4 / "wav" / "an4test_clstk").rglob("*.wav"))
         name = "AN4 test"
     elif corpus == "fsdd":
-        files = sorted((root / "fsdd" / "recordings").glob("*.wav"))
+        files = sorted((fsdd / "recordings").glob("*.wav"))
         name = "FSDD (all)"
     else:
         files = sorted(p for p in Path(corpus).rglob("*") if p.suffix.lower() in (".wav", ".flac"))
@@ -56,6 +66,14 @@ def _recordings(args: argparse.Namespace) -> tuple[str, list[Path]]:
     if not files:
         raise AsrError(f"{corpus}: no recordings found (see --corpus and --data-root)")
     return name, files
+
+
+def _corpus_dir(data_root: str | None, name: str, variable: str) -> Path | None:
+    """``DATA_ROOT/NAME`` when a data root is given, else ``$VARIABLE`` (None when unset)."""
+    if data_root:
+        return Path(data_root) / name
+    value = os.environ.get(variable)
+    return Path(value) if value else None
 
 
 def _best_time(run: Callable[[], object], repeat: int, sync: Callable[[], None] = lambda: None) -> float:
@@ -95,8 +113,6 @@ def _cpu_name() -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
     import librosa
     import numpy as np
     import torch
@@ -223,13 +239,9 @@ def run(args: argparse.Namespace) -> int:
         add("asr LogMel, batched", "GPU", "-", None, "n/a (no CUDA)")
 
     base = rows[0]["audio_s_per_s"]
-    try:
-        import subprocess
+    from asr.benchmarks import source_commit
 
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, cwd=Path(__file__).parent).stdout.strip() or "unknown"
-    except OSError:
-        commit = "unknown"
+    commit = source_commit()
     print(f"# Features benchmark, {datetime.date.today().isoformat()}, commit {commit}")
     print(f"CPU: {_cpu_name()} ({os.cpu_count()} cores, torch {threads_all} threads); "
           f"GPU: {gpu_name}; torch {torch.__version__}, librosa {librosa.__version__}")

@@ -1,7 +1,7 @@
 """Model x data table: WER, CER and speed of every model on every data directory.
 
 Each (model, data, decoder) triple is decoded with the library's decoding loop
-(:func:`asr.decode.datadir.decode_data_dir`, the one ``asr decode`` uses) and scored with
+(:func:`asr.decode.decode_dir.decode_data_dir`, the one ``asr decode`` uses) and scored with
 :func:`asr.scoring.score`. RTF is recognizer seconds per second of audio (features, network
 and search; reading the audio and loading the model are not timed), after one untimed warm-up
 call per model. Writes OUT/table.md, OUT/table.csv, OUT/table.json, OUT/wer_vs_rtf.png and
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from asr.decode.datadir import GREEDY, available_decoders, decode_data_dir
+from asr.decode.decode_dir import GREEDY, available_decoders, decode_data_dir
 from asr.errors import AsrError
 from asr.utils import atomic_write, atomic_write_text
 
@@ -128,7 +128,7 @@ def _warm_up(recognizer) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import asr
-    from asr.data.kaldi import write_kaldi_map
+    from asr.data.tables import write_kaldi_map
     from asr.scoring import score
     from asr.utils import setup_logging
 

@@ -18,7 +18,6 @@ import abc
 import argparse
 import json
 import platform
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -71,18 +70,6 @@ class Row:
     ms_per_update: float
     peak_mib: float | None
     ratio: float | None = None
-
-
-def _commit() -> str:
-    root = Path(__file__).resolve().parents[2]
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
-                              text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return f"{head}{' + local changes' if dirty else ''}" if head else "unknown"
 
 
 def _allocated(device: torch.device) -> int:
@@ -243,6 +230,7 @@ def _config(args: argparse.Namespace, variant: str, precision: str):
 
 
 def run(args: argparse.Namespace) -> int:
+    from asr.benchmarks import source_commit
     from asr.errors import AsrError
     from asr.train import Trainer
     from asr.utils import resolve_device
@@ -310,7 +298,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"training speed: {mc.num_layers} x {mc.hidden_size} {'bi' if mc.bidirectional else 'uni'}"
           f"LSTM, {base.features.n_mels} mels x {mc.frame_stack} stacked, "
           f"{base.train.max_frames_per_batch} frames per batch, {args.steps} timed updates after "
-          f"{args.warmup} (fastest of {args.repeat}); device {device_name}; torch {torch.__version__}; commit {_commit()}")
+          f"{args.warmup} (fastest of {args.repeat}); device {device_name}; torch {torch.__version__}; commit {source_commit()}")
     print()
     print("| trainer | precision | frames/s | x bare loop | ms/update | peak GPU MiB |")
     print("|---|---|---:|---:|---:|---:|")
@@ -323,6 +311,6 @@ def run(args: argparse.Namespace) -> int:
         from asr.utils import atomic_write_text
 
         atomic_write_text(args.json, json.dumps(
-            {"device": device_name, "torch": torch.__version__, "commit": _commit(),
+            {"device": device_name, "torch": torch.__version__, "commit": source_commit(),
              "rows": [row.__dict__ for row in rows]}, indent=2))
     return 0

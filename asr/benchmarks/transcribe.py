@@ -1,5 +1,8 @@
-"""transcribe speed and memory: real-time factor and peak RSS of the digits model and model
+"""transcribe speed and memory: real-time factor and peak RSS of a trained model and model
 presets on short files and a long recording, with PocketSphinx on the same audio.
+
+``--data`` is a scored data directory (e.g. the digits recipe's ``data/test``); ``--model``
+defaults to the model ``transcribe`` would use (``$ASR_MODEL``, else the store's default).
 
 Every row runs in a fresh Python process, so that its peak resident memory (``ru_maxrss``) is
 its own. Timed: ``Recognizer.transcribe_files`` over the test files (reading, resampling,
@@ -25,24 +28,22 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-DIGITS = ROOT / "recipes" / "digits"
-AN4 = ROOT.parent / "shared" / "data" / "an4"
 DIGIT_WORDS = ("zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=str(DIGITS / "exp" / "bilstm_ctc" / "final"),
-                        help="trained model directory or name (default: the digits recipe's)")
-    parser.add_argument("--data", default=str(DIGITS / "data" / "test"),
-                        help="scored data directory whose wav.scp holds plain paths "
-                        "(default: the digits test set)")
+    parser.add_argument("--model",
+                        help="trained model directory or name (default: $ASR_MODEL, else the "
+                        "default installed model, as for transcribe)")
+    parser.add_argument("--data", required=True,
+                        help="scored data directory whose wav.scp holds plain paths, e.g. "
+                        "recipes/digits/data/test")
     parser.add_argument("--max-utts", type=int, default=50,
                         help="first N utterances of --data (default 50; 0: all)")
-    parser.add_argument("--presets", default="conf/model/ctc_5l_250h.yaml,largest",
-                        help="untrained model presets to time, comma-separated YAML paths; "
-                        "'largest' is the preset of conf/model with the most weights "
-                        "(default: ctc_5l_250h and the largest)")
+    parser.add_argument("--presets", default="model/ctc_5l_250h,largest",
+                        help="untrained model presets to time, comma-separated preset names or "
+                        "YAML paths; 'largest' is the model preset with the most weights "
+                        "(default: model/ctc_5l_250h and the largest)")
     parser.add_argument("--long-minutes", type=float, default=10.0,
                         help="length of the long recording (default 10; 60 for the 1-hour figure)")
     parser.add_argument("--chunk-length", type=float, default=30.0, help="seconds (default 30)")
@@ -53,9 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="CPU thread counts to time, comma-separated (default 1,2; 0: "
                         "PyTorch's choice); GPU rows run once")
     parser.add_argument("--no-pocketsphinx", action="store_true", help="skip PocketSphinx")
-    parser.add_argument("--an4", default=str(AN4) if AN4.is_dir() else None,
+    parser.add_argument("--an4", default=os.environ.get("AN4_DIR") or None,
                         help="CMU AN4 corpus: PocketSphinx also runs on its 16 kHz test set with "
-                        "AN4's LM and dictionary, its own ground (default: %(default)s)")
+                        "AN4's LM and dictionary, its own ground (default: $AN4_DIR, else no "
+                        "AN4 row)")
     parser.add_argument("--json", help="also write the rows to this JSON file")
 
 
@@ -138,7 +140,7 @@ def _measure(spec: dict) -> dict:
     code = "import json,sys; from asr.benchmarks.transcribe import _worker; " \
            "print(json.dumps(_worker(json.loads(sys.stdin.read()))))"
     proc = subprocess.run([sys.executable, "-c", code], input=json.dumps(spec), text=True,
-                          capture_output=True, cwd=str(ROOT))
+                          capture_output=True)
     if proc.returncode != 0:
         lines = proc.stderr.strip().splitlines()
         return {"error": lines[-1] if lines else f"exit code {proc.returncode}"}
@@ -149,21 +151,20 @@ def _preset_paths(spec: str) -> list[Path]:
     from asr.config import load_config
     from asr.model import build_model
     from asr.model.params import count_parameters
+    from asr.presets import list_presets, preset_path, resolve_config
 
     out: list[Path] = []
     for item in (part.strip() for part in spec.split(",") if part.strip()):
         if item == "largest":
             sizes = {}
-            for path in sorted((ROOT / "conf" / "model").glob("*.yaml")):
+            for path in (preset_path("model", name) for name in list_presets()["model"]):
                 config = load_config([path])
                 sizes[path] = count_parameters(build_model(config.model, config.features, 30))
-            best = max(sizes, key=lambda p: sizes[p])
-            if best not in out:
-                out.append(best)
+            path = max(sizes, key=lambda p: sizes[p])
         else:
-            path = Path(item) if Path(item).is_absolute() else ROOT / item
-            if path not in out:
-                out.append(path)
+            path = resolve_config(item)
+        if path.resolve() not in [p.resolve() for p in out]:
+            out.append(path)
     return out
 
 
@@ -238,7 +239,9 @@ def run(args: argparse.Namespace) -> int:
     tmp = tempfile.TemporaryDirectory(prefix="bench-transcribe.")
     long_path = Path(tmp.name) / "long.wav"
     long_seconds = _long_recording(files, args.long_minutes, rate, long_path)
-    models = [("digits (trained)", trained)]
+    # A recipe's model is EXP/final: the experiment's name says more than "final".
+    label = trained.parent.name if trained.name == "final" else trained.name
+    models = [(f"{label} (trained)", trained)]
     for preset in _preset_paths(args.presets):
         models.append((f"{preset.stem} (untrained)", _preset_model(preset, trained, Path(tmp.name))))
 

@@ -29,6 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # torch: imported when the command runs, not when its parser is built (--help).
     from asr.config import config_from_dict, load_yaml
     from asr.model import build_model
     from asr.modeldir import save_model_dir

@@ -12,12 +12,15 @@ import logging
 from pathlib import Path
 
 from asr.cli.common import add_verbosity
-from asr.data.kaldi import pipes_allowed
-from asr.data.ops import DataFiles
+from asr.data.datafiles import DataFiles
+from asr.data.wavscp import pipes_allowed
 from asr.errors import DataDirError
 from asr.utils import setup_logging
 
 log = logging.getLogger("asr.data")
+
+# Each action imports its module when it runs: only actions that read audio load the audio
+# libraries (soundfile, soxr), and `asr data --help` loads none of them.
 
 
 def _allow_pipes(p: argparse.ArgumentParser) -> None:

@@ -39,6 +39,7 @@ def add_parsers(actions: argparse._SubParsersAction) -> None:
 
 
 def run_compute_features(args: argparse.Namespace) -> int:
+    # torch: not for the other `asr data` actions
     from asr.config import load_config
     from asr.features.dump import compute_features
     from asr.utils import resolve_device, setup_logging

@@ -8,13 +8,16 @@ import json
 import logging
 from pathlib import Path
 
+import asr
 from asr.cli.common import add_verbosity
-from asr.data.kaldi import write_kaldi_map
+from asr.data.tables import write_kaldi_map
 from asr.decode import DECODERS, build_decoder
-from asr.decode.defaults import DecodingDefaults, choose_search
 from asr.decode.ctm import write_ctm
-from asr.decode.datadir import decode_data_dir
+from asr.decode.decode_dir import decode_data_dir
+from asr.decode.defaults import DecodingDefaults, choose_search
+from asr.decode.sweep import compute_posteriors, search, sweep
 from asr.errors import AsrError
+from asr.lm import read_arpa
 from asr.score import score
 from asr.utils import atomic_write_text, setup_logging
 
@@ -90,8 +93,6 @@ def _decoder_factory(args: argparse.Namespace, chosen: DecodingDefaults, tokeniz
     """(lm_weight, word_score) -> decoder; the LM file is read once for the whole sweep."""
     lm = chosen.lm
     if chosen.decoder == "beam" and lm is not None:
-        from asr.lm import read_arpa
-
         lm = read_arpa(lm)
 
     def make(lm_weight: float, word_score: float):
@@ -117,8 +118,6 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     setup_logging(args.verbose, out / "decode.log")
-    import asr
-
     recognizer = asr.load_model(args.model, device=args.device, model_decoder=False)
     chosen = _search(args, recognizer)
     if chosen.decoder != "greedy":
@@ -133,8 +132,6 @@ def _run(args: argparse.Namespace) -> int:
         raise AsrError("--nbest needs a beam search: add --decoder beam (or lexicon, cuda)")
     sweep_info: dict = {}
     if len(grid) > 1:
-        from asr.decode.sweep import compute_posteriors, sweep
-
         tune_dir = out / "tune" if args.tune_data else out
         tune_data = args.tune_data or args.data
         if not args.tune_data:
@@ -148,8 +145,6 @@ def _run(args: argparse.Namespace) -> int:
                       "tuned_on": str(tune_data), "wer": best.report.wer.rate}
     decoder = make(*grid[0])
     if args.nbest > 1:
-        from asr.decode.sweep import compute_posteriors, search
-
         posteriors = compute_posteriors(recognizer, args.data, args.batch_size, args.max_bad_utts)
         results, elapsed = search(recognizer, posteriors, decoder)
         data, bad = posteriors.data, posteriors.unreadable

@@ -23,7 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from asr.export import export_model
+    from asr.export import export_model  # torch: when the command runs, not for --help
     from asr.store import resolve
 
     path = export_model(resolve(args.model), args.export_format, args.output)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 
+from asr.progress import follow
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``asr follow``."""
@@ -26,8 +28,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from asr.progress import follow
-
     bar = {"auto": None, "yes": True, "no": False}[args.bar]
     follow(args.exp_dir, bar=bar, timeout=args.timeout)
     return 0

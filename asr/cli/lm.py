@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from asr.cli.common import add_verbosity
+from asr.lm import build_lm, read_sentences
 from asr.utils import setup_logging
 
 
@@ -49,8 +50,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from asr.lm import build_lm
-
     setup_logging(args.verbose)
     out = Path(args.out)
     binary = out.with_suffix(".bin") if args.binary else None
@@ -63,8 +62,7 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_lexicon(args: argparse.Namespace) -> int:
-    from asr.decode.lexicon import write_lexicon
-    from asr.lm import read_sentences
+    from asr.decode.lexicon import write_lexicon  # torch: not for `asr lm build` or --help
 
     setup_logging(args.verbose)
     words = sorted({w for s in read_sentences(args.texts, args.kaldi) for w in s})

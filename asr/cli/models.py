@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
 from asr import store
 from asr.cli.common import add_verbosity
+from asr.decode.base import DecoderError
+from asr.decode.defaults import DecodingDefaults, attach_decoding, read_decoding
 from asr.errors import AsrError
+from asr.modeldir import load_model_dir
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -53,9 +57,6 @@ def run_list(args: argparse.Namespace) -> int:
     names = store.list_models()
     if not names:
         print(f"no models installed in {store.store_dir()}")
-    from asr.decode.base import DecoderError
-    from asr.decode.defaults import read_decoding
-
     for name in names:
         path = store.store_dir() / name
         try:
@@ -95,11 +96,6 @@ def _from_score(path: Path) -> dict:
 
 
 def run_set_decoder(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from asr.decode.defaults import DecodingDefaults, attach_decoding
-    from asr.modeldir import load_model_dir
-
     model_dir = store.resolve(args.model)
     values = _from_score(Path(args.source)) if args.source else {}
     given = {k: getattr(args, k) for k in (*SEARCH_KEYS, "tuned_on", "tuned_wer")}

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from asr.cli.common import add_verbosity
-from asr.data.kaldi import read_kaldi_map
+from asr.data.tables import read_kaldi_map
 from asr.scoring import (
     FORMATS,
     NORMALIZATIONS,

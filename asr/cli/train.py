@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import textwrap
 from pathlib import Path
 
 from asr.cli.common import add_verbosity
@@ -32,7 +33,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--train", help="training data dir (wav.scp, text)")
     p.add_argument("--dev", help="dev data dir for early stopping and model selection")
     p.add_argument("--exp-dir", help="experiment directory for logs, checkpoints, model")
-    p.add_argument("--config", action="append", default=[], help="YAML config; repeat to merge in order")
+    p.add_argument("--config", action="append", default=[],
+                   help="YAML config file or preset name (e.g. model/ctc_5l_250h; see "
+                   "--list-presets); repeat to merge in order")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one config value, e.g. --set model.hidden_size=128")
     p.add_argument("--init-from", metavar="PATH",
@@ -53,8 +56,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--num-tokens", type=int, default=62,
                    help="with --print-params: output units including blank (default 62, as TIMIT)")
     p.add_argument("--graves-table", action="store_true",
-                   help="print the parameter counts of the conf/model/ctc_*.yaml presets with 123 "
+                   help="print the parameter counts of the model/ctc_* presets with 123 "
                    "inputs and 62 outputs next to the paper's, then exit")
+    p.add_argument("--list-presets", action="store_true",
+                   help="list the presets --config accepts by name, grouped, with parameter "
+                   "counts of the model presets (123 inputs and 62 outputs unless --feat-dim / "
+                   "--num-tokens), then exit")
     add_verbosity(p)
     p.set_defaults(func=run, parser=p)
 
@@ -74,24 +81,51 @@ def print_params(config: ExperimentConfig, feat_dim: int | None, num_tokens: int
 
 def graves_table() -> str:
     from asr.model.params import format_preset_table, preset_counts
+    from asr.presets import list_presets, preset_dir, preset_path
 
-    conf = Path(__file__).resolve().parents[2] / "conf" / "model"
-    paths = sorted(conf.glob("ctc_*.yaml"))
+    paths = [preset_path("model", n) for n in list_presets()["model"] if n.startswith("ctc_")]
     if not paths:
-        raise AsrError(f"{conf}: no ctc_*.yaml presets found (run from a source checkout)")
+        raise AsrError(f"{preset_dir() / 'model'}: no ctc_*.yaml presets found (reinstall asr)")
     return format_preset_table(preset_counts(paths))
+
+
+def presets_listing(feat_dim: int | None, num_tokens: int) -> str:
+    """Every preset by group, one line each: name, (model presets) parameters, description."""
+    from asr.model import AcousticModel, count_parameters
+    from asr.model.params import GRAVES_INPUTS
+    from asr.presets import describe, list_presets, preset_dir, preset_path
+
+    dim = feat_dim if feat_dim is not None else GRAVES_INPUTS
+    lines = [f"presets in {preset_dir()} (--config GROUP/NAME)"]
+    for group, names in list_presets().items():
+        note = f"; parameters with {dim} inputs and {num_tokens} outputs" if group == "model" else ""
+        lines.append(f"{group}{note}:")
+        width = max((len(n) for n in names), default=0)
+        for name in names:
+            path = preset_path(group, name)
+            count = ""
+            if group == "model":
+                model = AcousticModel(load_config([path]).model, dim, num_tokens)
+                count = f"{count_parameters(model):>12,}  "
+            lines.append(f"  {group}/{name:<{width}}  {count}"
+                         f"{textwrap.shorten(describe(path), 64, placeholder=' ...')}")
+    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.graves_table:
         print(graves_table())
         return 0
+    if args.list_presets:
+        print(presets_listing(args.feat_dim, args.num_tokens))
+        return 0
     config = load_config(args.config, args.overrides)
     if args.print_params:
         print_params(config, args.feat_dim, args.num_tokens)
         return 0
     if not args.train or not args.exp_dir:
-        args.parser.error("--train and --exp-dir are required (unless --print-params or --graves-table)")
+        args.parser.error("--train and --exp-dir are required (unless --print-params, --graves-table "
+                          "or --list-presets)")
     if args.init_from:
         config.train.init_from = args.init_from
     if args.max_bad_utts is not None:

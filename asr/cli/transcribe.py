@@ -9,7 +9,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
+
+import asr
+from asr.audio import header_duration
 from asr.cli.common import EXIT_ERROR, EXIT_OK, run_command
+from asr.decode.defaults import build_default_decoder, choose_search
 from asr.decode.registry import DECODERS
 from asr.errors import AsrError
 from asr.store import store_dir
@@ -130,11 +135,9 @@ def _progress_bar(args: argparse.Namespace, total: float | None):
 
 
 def _total_seconds(files: list[str]) -> float | None:
-    from asr.inference import _header_duration
-
     total = 0.0
     for path in files:
-        seconds = _header_duration(path)
+        seconds = header_duration(path)
         if seconds is None:
             return None
         total += seconds
@@ -172,8 +175,6 @@ def _decoder(args: argparse.Namespace, recognizer):
     completed from the model's defaults (asr.decode.defaults.choose_search)."""
     if all(getattr(args, name) is None for name in SEARCH_OPTIONS):
         return None
-    from asr.decode.defaults import build_default_decoder, choose_search
-
     chosen = choose_search(recognizer.loaded.path, recognizer.decoding, decoder=args.decoder,
                            lm=args.lm, lexicon=args.lexicon, lm_weight=args.lm_weight,
                            word_score=args.word_score, beam_size=args.beam_size)
@@ -188,10 +189,6 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(args.verbose)
     if not args.verbose:
         logging.getLogger().setLevel(logging.WARNING)
-    import torch
-
-    import asr
-
     if args.threads:
         torch.set_num_threads(args.threads)
     # The model's own decoder is built at load (a missing lexicon fails there) unless --decoder

@@ -31,10 +31,11 @@ from pathlib import Path
 import soundfile as sf
 
 from asr.audio import load_audio
-from asr.data.kaldi import Utterance, write_data_dir
+from asr.data.datadir import write_data_dir
+from asr.data.utterance import Utterance
 from asr.download import DownloadError, download, extract_tar
 from asr.errors import AsrError, DataDirError
-from asr.utils import atomic_write, atomic_write_text
+from asr.utils import atomic_write, atomic_write_text, setup_logging
 
 log = logging.getLogger(__name__)
 
@@ -298,8 +299,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=DEV_SEED, help="seed of the dev speaker draw")
     parser.add_argument("--strict-counts", action="store_true", help="require AN4's 948 + 130 utterances")
     args = parser.parse_args(argv)
-    from asr.utils import setup_logging
-
     setup_logging()
     try:
         corpus: Path = Path(args.corpus_dir)

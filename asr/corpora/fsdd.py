@@ -25,9 +25,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from asr.data.kaldi import Utterance, write_data_dir
+from asr.data.datadir import write_data_dir
+from asr.data.utterance import Utterance
 from asr.download import DownloadError, download, extract_tar
 from asr.errors import AsrError
+from asr.utils import setup_logging
 
 log = logging.getLogger(__name__)
 
@@ -183,8 +185,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-test", type=int, default=500)
     parser.add_argument("--seed", type=int, default=1234)
     args = parser.parse_args(argv)
-    from asr.utils import setup_logging
-
     setup_logging()
     try:
         corpus = Path(args.corpus_dir)

@@ -28,8 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from asr.data.datadir import write_data_dir
 from asr.data.durations import get_durations
-from asr.data.kaldi import Utterance, write_data_dir
+from asr.data.utterance import Utterance
 from asr.download import DownloadError, download, extract_tar
 from asr.errors import AsrError
 from asr.utils import atomic_write_text

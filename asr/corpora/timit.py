@@ -28,7 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from asr.data.kaldi import Utterance, read_kaldi_lines, write_data_dir
+from asr.data.datadir import write_data_dir
+from asr.data.tables import read_kaldi_lines
+from asr.data.utterance import Utterance
 from asr.errors import AsrError
 from asr.utils import atomic_write, atomic_write_text
 

@@ -12,7 +12,8 @@ import re
 import sys
 from pathlib import Path
 
-from asr.data.kaldi import Utterance, write_data_dir
+from asr.data.datadir import write_data_dir
+from asr.data.utterance import Utterance
 from asr.errors import AsrError
 
 NAME_RE = re.compile(r"^[01](_[01]){7}\.wav$")

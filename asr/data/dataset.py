@@ -14,8 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from asr.data.kaldi import DataDir, Utterance
-from asr.data.wavscp import load_utterance_audio
+from asr.data.datadir import DataDir
+from asr.data.utterance import Utterance
+from asr.data.wav_audio import load_utterance_audio
 from asr.errors import AudioError, DataDirError
 from asr.features.dump import read_feats_scp, speaker_normalise
 from asr.text import Tokenizer

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from asr.data.files import format_float, parse_segment
-from asr.data.ops import DataFiles
-from asr.data.wavscp import entry_duration
+from asr.data.datafiles import DataFiles
+from asr.data.files import parse_segment
+from asr.data.tables import format_float, write_kaldi_map
+from asr.data.wav_audio import entry_duration
 from asr.errors import AudioError, DataDirError
 
 
@@ -52,10 +53,15 @@ def utterance_durations(data: DataFiles, allow_pipes: bool = False) -> dict[str,
     return durations
 
 
+def known_durations(data: DataFiles, allow_pipes: bool = False) -> dict[str, float]:
+    """Seconds per utterance: ``utt2dur`` when present, else :func:`utterance_durations`."""
+    if "utt2dur" in data.files:
+        return {k: float(v) for k, v in data.files["utt2dur"].items()}
+    return utterance_durations(data, allow_pipes)
+
+
 def get_durations(path: str | Path, allow_pipes: bool = False) -> dict[str, Path]:
     """Write ``utt2dur`` (and ``reco2dur`` when there are segments) into the data dir."""
-    from asr.data.kaldi import write_kaldi_map
-
     path = Path(path)
     data = DataFiles.load(path)
     written = {}

@@ -32,20 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-
-from asr.data.kaldi import (
-    Segment,
-    c_sort_key,
-    read_kaldi_lines,
-    write_kaldi_map,
-)
+from asr.data.tables import c_sort_key, format_float, read_kaldi_lines, write_kaldi_map
+from asr.data.utterance import RecordingSegment
+from asr.data.wavscp import format_wav_entry, parse_wav_entry
 from asr.errors import DataDirError
-
-
-def format_float(value: float) -> str:
-    """Shortest decimal that reads back as ``value``, never in exponent form (``1.5``, ``2``)."""
-    return np.format_float_positional(float(value), trim="-")
 
 
 def _number(text: str, what: str) -> float:
@@ -65,7 +55,7 @@ def _token(value: str, what: str = "value") -> str:
     return fields[0]
 
 
-def parse_segment(value: str) -> Segment:
+def parse_segment(value: str) -> RecordingSegment:
     fields = value.split()
     if len(fields) != 3:
         raise ValueError(f"expected '<recording> <start> <end>', got '{value}'")
@@ -75,10 +65,10 @@ def parse_segment(value: str) -> Segment:
         raise ValueError(f"start {fields[1]} is negative")
     if end != -1 and end <= start:
         raise ValueError(f"end {fields[2]} is not after start {fields[1]}")
-    return Segment(fields[0], start, end)
+    return RecordingSegment(fields[0], start, end)
 
 
-def format_segment(seg: Segment) -> str:
+def format_segment(seg: RecordingSegment) -> str:
     return f"{seg.recording} {format_float(seg.start)} {format_float(seg.end)}"
 
 
@@ -125,18 +115,6 @@ def parse_utt_list(value: str) -> list[str]:
     return fields
 
 
-def _wav_parse(value: str) -> Any:
-    from asr.data.wavscp import parse_wav_entry
-
-    return parse_wav_entry(value)
-
-
-def _wav_format(entry: Any) -> str:
-    from asr.data.wavscp import format_wav_entry
-
-    return format_wav_entry(entry)
-
-
 def _same(value: str) -> str:
     return value
 
@@ -153,7 +131,7 @@ class FileFormat:
 FORMATS: dict[str, FileFormat] = {
     f.name: f
     for f in (
-        FileFormat("wav.scp", "reco", _wav_parse, _wav_format),
+        FileFormat("wav.scp", "reco", parse_wav_entry, format_wav_entry),
         FileFormat("segments", "utt", parse_segment, format_segment),
         FileFormat("text", "utt", _same, _same, allow_empty=True),
         FileFormat("utt2spk", "utt", lambda v: _token(v, "speaker id"), _same),

@@ -20,10 +20,18 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from asr.data.files import format_float, utt2spk_to_spk2utt
-from asr.data.kaldi import Problem, c_sort_key, pipes_allowed, write_kaldi_map
-from asr.data.validate import ILLEGAL_WORDS, RECO_FILES, SPK_FILES, UTT_FILES, scan_dir
-from asr.data.wavscp import MAX_OVERSHOOT_S, entry_duration, needs_shell
+from asr.data.files import utt2spk_to_spk2utt
+from asr.data.tables import Problem, c_sort_key, format_float, write_kaldi_map
+from asr.data.validate import (
+    ILLEGAL_WORDS,
+    RECO_FILES,
+    SPK_FILES,
+    UTT_FILES,
+    scan_dir,
+    validate_data_dir,
+)
+from asr.data.wav_audio import MAX_OVERSHOOT_S, entry_duration
+from asr.data.wavscp import needs_shell, pipes_allowed
 from asr.errors import AsrError, DataDirError
 
 REPAIRED_KINDS = {
@@ -78,8 +86,6 @@ def fix_data_dir(
     path: str | Path, check_audio: bool = True, allow_pipes: bool | None = None
 ) -> FixReport:
     """Repair ``path`` in place and return what was done and what is still wrong."""
-    from asr.data.validate import validate_data_dir
-
     path = Path(path)
     if not path.is_dir():
         raise DataDirError(f"{path}: data directory not found")
@@ -183,7 +189,7 @@ def _fix_segments(
     check_audio: bool,
     allow_pipes: bool | None,
 ) -> set[str]:
-    segments = scanned["segments"].values  # parsed Segment per (well-formed) line
+    segments = scanned["segments"].values  # parsed RecordingSegment per (well-formed) line
     wav = scanned["wav.scp"].values if "wav.scp" in scanned else {}
     durations: dict[str, float] = {}
     if "reco2dur" in scanned:

@@ -1,16 +1,15 @@
-"""Speed perturbation: the signal operation and Kaldi's ``perturb_data_dir_speed.sh``."""
+"""Kaldi's ``perturb_data_dir_speed.sh``: a data directory played faster or slower (the signal
+operation itself is :func:`asr.audio.speed_perturb`)."""
 
 from __future__ import annotations
 
 import logging
 import math
 
-import numpy as np
-import soxr
-
-from asr.data.durations import recording_durations
-from asr.data.files import format_float, parse_segment
-from asr.data.ops import DataFiles
+from asr.data.datafiles import DataFiles
+from asr.data.durations import known_durations, recording_durations
+from asr.data.files import parse_segment
+from asr.data.tables import format_float
 from asr.data.wavscp import WavSpeed, format_wav_entry, parse_wav_entry
 from asr.errors import DataDirError
 
@@ -18,22 +17,6 @@ log = logging.getLogger(__name__)
 
 # Files whose values stay valid after perturbation only with their ids renamed.
 _RENAMED_ONLY = ("text", "utt2spk", "spk2gender", "utt2lang", "reco2file_and_channel")
-
-
-def speed_perturb(samples: np.ndarray, factor: float) -> np.ndarray:
-    """sox's ``speed FACTOR``: play ``(time,)`` float32 ``samples`` ``factor`` times faster,
-    changing pitch and tempo together, at the same sample rate.
-
-    The signal is treated as if recorded at ``factor`` times its rate and resampled back (soxr,
-    high quality), so the output has about ``len(samples) / factor`` samples.
-    """
-    if not math.isfinite(factor) or factor <= 0:
-        raise ValueError(f"speed factor must be a positive number, got {factor}")
-    samples = np.asarray(samples, dtype=np.float32)
-    if factor == 1.0 or samples.size == 0:
-        return samples
-    # Only the ratio matters to soxr; 1000 keeps both rates well inside its range.
-    return soxr.resample(samples, 1000.0 * factor, 1000.0, quality="HQ").astype(np.float32)
 
 
 def perturb_speed(data: DataFiles, factor_text: str, allow_pipes: bool = False) -> DataFiles:
@@ -51,7 +34,7 @@ def perturb_speed(data: DataFiles, factor_text: str, allow_pipes: bool = False) 
     if "wav.scp" not in data.files:
         raise DataDirError(f"{data.source}: no wav.scp to perturb")
     prefix = f"sp{factor_text}-"
-    durations = data.durations(allow_pipes)
+    durations = known_durations(data, allow_pipes)
 
     files: dict[str, dict[str, str]] = {}
     for name in _RENAMED_ONLY:

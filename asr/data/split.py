@@ -12,8 +12,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from asr.data.datafiles import DataFiles, replace_dir
 from asr.data.files import utt2spk_to_spk2utt
-from asr.data.ops import DataFiles, replace_dir
 from asr.errors import DataDirError
 
 

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from asr.data.files import FORMATS
-from asr.data.kaldi import Line, Problem, c_sort_key, pipes_allowed, scan_kaldi_file
-from asr.data.wavscp import WavArk, WavPath, entry_duration, needs_shell
+from asr.data.tables import Line, Problem, c_sort_key, scan_kaldi_file
+from asr.data.wav_audio import entry_duration
+from asr.data.wavscp import WavArk, WavPath, needs_shell, pipes_allowed
 from asr.errors import AsrError
 
 ILLEGAL_WORDS = ("<s>", "</s>", "#0")

@@ -1,4 +1,5 @@
-"""``wav.scp`` entries: what each kind means and how its audio is read.
+"""``wav.scp`` entries: what each kind of value means, how it is written, whether it runs a
+command, and whether commands may run.
 
 An entry (the value after the recording id) is one of
 
@@ -10,36 +11,27 @@ An entry (the value after the recording id) is one of
       wav-copy a.ark:123 - | sox -t wav - -t wav - speed 0.9 |
       <any entry ending in |> sox -t wav - -t wav - speed 0.9 |
 
-  These are applied in process (:func:`asr.data.perturb.speed_perturb`, no shell, no sox) and
-  need no permission unless what they read is itself a command;
+  These are applied in process (:func:`asr.audio.speed_perturb`, no shell, no sox) and need no
+  permission unless what they read is itself a command;
 - a command ``cmd args |`` whose stdout is the audio. Commands run shell code written in a data
-  file, so they run only when the user allows it (``--allow-pipes`` or ``ASR_ALLOW_PIPES=1``;
-  :func:`asr.data.kaldi.read_data_dir` checks this). A command without shell syntax is run
-  directly (no shell); one with pipes, redirections, variables or globs goes through ``sh -c``,
-  as Kaldi's own readers do.
+  file, so they run only when the user allows it (:func:`pipes_allowed`: ``--allow-pipes`` or
+  ``ASR_ALLOW_PIPES=1``; :func:`asr.data.datadir.read_data_dir` checks this).
+
+Reading the audio of an entry is :mod:`asr.data.wav_audio`; this module only parses and
+writes, so that reading a data directory needs no audio library.
 """
 
 from __future__ import annotations
 
-import functools
+import os
 import re
-import shlex
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import Union
 
-import numpy as np
+from asr.data.tables import format_float
 
-from asr.audio import audio_duration, load_audio, resample, to_mono
-from asr.errors import AudioError
-
-if TYPE_CHECKING:
-    from asr.data.kaldi import Utterance
-
-# Kaldi's extract-segments tolerates segments that end this far after the recording.
-MAX_OVERSHOOT_S = 0.5
+PIPES_ENV = "ASR_ALLOW_PIPES"
 
 
 @dataclass(frozen=True)
@@ -75,7 +67,6 @@ _SPEED_PIPE = re.compile(
 )
 _WAV_COPY = re.compile(r"wav-copy\s+(?P<src>\S+:[0-9]+)\s+-\s*\|")
 _ARK = re.compile(r"(?P<path>.+):(?P<offset>[0-9]+)")
-_SHELL_SYNTAX = re.compile(r"[|;&<>()$`*?~\[\]{}!\\]")
 
 
 def _plain(value: str) -> WavPath | WavArk:
@@ -104,8 +95,6 @@ def parse_wav_entry(value: str) -> WavEntry:
 
 def format_wav_entry(entry: WavEntry) -> str:
     """The ``wav.scp`` value of ``entry``, in Kaldi's own spelling."""
-    from asr.data.files import format_float
-
     if isinstance(entry, WavPath):
         return entry.path
     if isinstance(entry, WavArk):
@@ -119,6 +108,14 @@ def format_wav_entry(entry: WavEntry) -> str:
     if isinstance(source, WavArk):
         return f"wav-copy {format_wav_entry(source)} - | sox -t wav - -t wav - speed {factor} |"
     return f"{format_wav_entry(source)} sox -t wav - -t wav - speed {factor} |"
+
+
+def pipes_allowed(allow: bool | None = None) -> bool:
+    """Whether ``wav.scp`` commands (``cmd |``) may run: ``allow`` when given, else the
+    environment variable ``ASR_ALLOW_PIPES`` (1/true/yes)."""
+    if allow is not None:
+        return allow
+    return os.environ.get(PIPES_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
 def needs_shell(entry: WavEntry) -> bool:
@@ -144,136 +141,3 @@ def resolve_paths(entry: WavEntry, base: Path) -> str:
         return e
 
     return format_wav_entry(fix(entry))
-
-
-def run_command(command: str) -> bytes:
-    """Run a ``wav.scp`` command and return its stdout; a failure is an AudioError."""
-    if _SHELL_SYNTAX.search(command):
-        argv = ["sh", "-c", command]  # Kaldi runs these through popen(), i.e. /bin/sh
-    else:
-        argv = shlex.split(command)
-    try:
-        result = subprocess.run(argv, capture_output=True, check=False)
-    except OSError as exc:
-        raise AudioError(f"'{command} |': cannot run ({exc.strerror})") from None
-    if result.returncode != 0:
-        lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
-        detail = f": {lines[-1]}" if lines else ""
-        raise AudioError(f"'{command} |' failed with exit code {result.returncode}{detail}")
-    return result.stdout
-
-
-def _load_bytes(data: bytes, name: str, sample_rate: int | None) -> tuple[np.ndarray, int]:
-    """Decode a command's output with :func:`asr.audio.load_audio` (all its formats and
-    checks), through a temporary file; errors name the command instead of that file."""
-    with tempfile.NamedTemporaryFile(prefix="asr-pipe-", suffix=".audio") as tmp:
-        tmp.write(data)
-        tmp.flush()
-        try:
-            return load_audio(tmp.name, sample_rate)
-        except AudioError as exc:
-            raise AudioError(str(exc).replace(tmp.name, name)) from None
-
-
-def _load_ark(entry: WavArk) -> tuple[np.ndarray, int]:
-    import kaldiio
-
-    where = format_wav_entry(entry)
-    if not Path(entry.path).is_file():
-        raise AudioError(f"{entry.path}: no such file (wav.scp entry '{where}')")
-    try:
-        loaded = kaldiio.load_mat(where)
-    except Exception as exc:  # kaldiio raises many kinds on a bad offset or archive
-        raise AudioError(f"{where}: cannot read a WAV record ({exc})") from None
-    if not isinstance(loaded, tuple):
-        raise AudioError(f"{where}: holds a matrix, not a WAV record (a feats.scp entry?)")
-    rate, data = loaded
-    data = np.asarray(data)
-    if np.issubdtype(data.dtype, np.integer):
-        samples = data.astype(np.float32) / float(np.iinfo(data.dtype).max + 1)
-    else:
-        samples = data.astype(np.float32)
-    samples = to_mono(samples)
-    if samples.size == 0:
-        raise AudioError(f"{where}: contains no audio samples")
-    return samples, int(rate)
-
-
-def load_wav_entry(entry: WavEntry | str, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
-    """Mono float32 samples ``(time,)`` of a ``wav.scp`` entry and their rate (``sample_rate``
-    when given). Commands are run: check :func:`needs_shell` against the user's permission
-    before calling this with untrusted data."""
-    from asr.data.perturb import speed_perturb
-
-    if isinstance(entry, str):
-        entry = parse_wav_entry(entry)
-    if isinstance(entry, WavPath):
-        return load_audio(entry.path, sample_rate)
-    if isinstance(entry, WavArk):
-        samples, rate = _load_ark(entry)
-    elif isinstance(entry, WavPipe):
-        return _load_bytes(run_command(entry.command), f"'{entry.command} |'", sample_rate)
-    else:
-        samples, rate = load_wav_entry(entry.source)
-        samples = speed_perturb(samples, entry.factor)
-    if sample_rate is not None and rate != sample_rate:
-        samples, rate = resample(samples, rate, sample_rate), sample_rate
-    return samples, rate
-
-
-def entry_duration(entry: WavEntry | str, allow_pipes: bool = False) -> float | None:
-    """Duration in seconds, from the header where there is one; ``None`` when it would take
-    running a command that is not allowed."""
-    if isinstance(entry, str):
-        entry = parse_wav_entry(entry)
-    if isinstance(entry, WavPath):
-        return audio_duration(entry.path)
-    if isinstance(entry, WavSpeed):
-        source = entry_duration(entry.source, allow_pipes)
-        return None if source is None else source / entry.factor
-    if isinstance(entry, WavPipe) and not allow_pipes:
-        return None
-    samples, rate = load_wav_entry(entry)
-    return len(samples) / rate
-
-
-@functools.lru_cache(maxsize=1)
-def _recording(wav: str, sample_rate: int | None) -> tuple[np.ndarray, int]:
-    # Segments of one recording are adjacent in utterance order: keep the last one decoded.
-    return load_wav_entry(wav, sample_rate)
-
-
-def cut_segment(
-    samples: np.ndarray, rate: int, start: float, end: float, name: str
-) -> np.ndarray:
-    """Samples ``[start, end)`` seconds of ``(time,)`` ``samples``; ``end == -1`` is the end.
-
-    A segment may end up to :data:`MAX_OVERSHOOT_S` after the recording (it is clipped), as
-    Kaldi's ``extract-segments`` allows; beyond that it is an AudioError naming ``name``.
-    """
-    total = len(samples)
-    first = int(round(start * rate))
-    last = total if end == -1 else int(round(end * rate))
-    if last > total:
-        if (last - total) / rate > MAX_OVERSHOOT_S:
-            raise AudioError(
-                f"{name}: segment ends at {end:g} s, after the end of its recording "
-                f"({total / rate:.2f} s); fix the segments file"
-            )
-        last = total
-    if first >= last:
-        raise AudioError(
-            f"{name}: segment [{start:g}, {end:g}] s holds no audio (recording is "
-            f"{total / rate:.2f} s)"
-        )
-    return samples[first:last].copy()
-
-
-def load_utterance_audio(utt: Utterance, sample_rate: int | None = None) -> np.ndarray:
-    """Mono float32 ``(time,)`` samples of an utterance: its whole ``wav.scp`` entry, or its
-    segment of the recording."""
-    if utt.segment is None:
-        return load_wav_entry(utt.wav, sample_rate)[0]
-    samples, rate = _recording(utt.wav, sample_rate)
-    seg = utt.segment
-    return cut_segment(samples, rate, seg.start, seg.end, f"utterance '{utt.utt_id}'")

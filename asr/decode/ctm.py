@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from asr.data.kaldi import c_sort_key
+from asr.data.tables import c_sort_key
 from asr.utils import atomic_write_text
 
 
@@ -15,7 +15,7 @@ def _field(word: object, name: str) -> object:
 
 def ctm_lines(utt_id: str, words: Iterable[object], channel: str = "1") -> list[str]:
     """CTM lines of one utterance; ``words`` have ``word``, ``start``, ``end`` (seconds) and
-    ``confidence`` (as :class:`asr.inference.Word` or its dict)."""
+    ``confidence`` (as :class:`asr.transcript.Word` or its dict)."""
     out = []
     for w in words:
         start = float(_field(w, "start"))

@@ -27,7 +27,7 @@ from pathlib import Path
 import yaml
 
 from asr.decode.base import DecoderError
-from asr.decode.registry import DECODERS
+from asr.decode.registry import DECODERS, build_decoder
 from asr.utils import atomic_write_text
 
 DECODING_FILE = "decoding.yaml"
@@ -135,8 +135,6 @@ def build_default_decoder(model_dir: str | Path, values: DecodingDefaults, token
     """The decoder that ``values`` describe for a model with ``tokenizer`` (None for greedy
     search); ``options`` go to :func:`asr.decode.build_decoder` (nbest, beam_threshold, ...). A
     corrupt lexicon or LM is an error naming its file."""
-    from asr.decode.registry import build_decoder
-
     if values.decoder == "greedy":
         return None
     files = values.files(Path(model_dir))

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import torch
 
-from asr.decode.align import best_path_log_prob
 from asr.decode.base import Decoder, DecoderError, Hypothesis
+from asr.decode.forced_align import best_path_log_prob
 from asr.text.tokenizer import BLANK, SPACE, UNK, Tokenizer
 from asr.utils import atomic_write_text
 

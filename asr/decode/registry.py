@@ -1,10 +1,17 @@
-"""The decoders by name, built with one set of options."""
+"""The decoders by name, built with one set of options (torchaudio and flashlight-text are
+imported by the decoders that need them, when they are built)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from asr.decode.base import Decoder, DecoderError
+from asr.decode.cuda import CudaBeamDecoder
+from asr.decode.fusion import build_fusion
+from asr.decode.greedy import GreedyDecoder
+from asr.decode.lexicon import LexiconDecoder
+from asr.decode.prefix_beam import PrefixBeamDecoder
+from asr.lm import NgramLM, read_arpa
 from asr.text.tokenizer import Tokenizer
 
 DECODERS: dict[str, str] = {
@@ -39,16 +46,10 @@ def build_decoder(
     below the best (the lexicon decoder uses 2.5 times it, flashlight's scale being coarser).
     """
     if name == "greedy":
-        from asr.decode.greedy import GreedyDecoder
-
         if lm is not None or lexicon is not None:
             raise DecoderError("greedy decoding uses no LM or lexicon; choose --decoder beam or lexicon")
         return GreedyDecoder()
     if name == "beam":
-        from asr.decode.fusion import build_fusion
-        from asr.decode.prefix_beam import PrefixBeamDecoder
-        from asr.lm import NgramLM, read_arpa
-
         if lexicon is not None:
             raise DecoderError("--lexicon is for --decoder lexicon; the beam decoder needs none")
         model = lm if isinstance(lm, NgramLM) or lm is None else read_arpa(lm)
@@ -56,8 +57,6 @@ def build_decoder(
         return PrefixBeamDecoder(beam_size, nbest, token_topk, token_min_logp, beam_threshold,
                                  fusion)
     if name == "lexicon":
-        from asr.decode.lexicon import LexiconDecoder
-
         if lexicon is None:
             raise DecoderError("--decoder lexicon needs --lexicon FILE (asr lm lexicon writes one)")
         if lm is not None and not isinstance(lm, (str, Path)):
@@ -66,8 +65,6 @@ def build_decoder(
         return LexiconDecoder(tokenizer, lexicon, lm, lm_weight, word_score, beam_size, nbest,
                               threshold, token_topk)
     if name == "cuda":
-        from asr.decode.cuda import CudaBeamDecoder
-
         if lm is not None or lexicon is not None:
             raise DecoderError("the cuda decoder uses no LM or lexicon; use --decoder beam or lexicon")
         return CudaBeamDecoder(tokenizer, beam_size, nbest)

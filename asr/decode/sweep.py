@@ -17,14 +17,15 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from asr.data.kaldi import DataDir
+from asr.data.datadir import DataDir
 from asr.decode.base import Decoder, DecoderError
-from asr.decode.datadir import read_signals
+from asr.decode.decode_dir import read_signals
+from asr.scoring import ScoreReport, score
 from asr.utils import atomic_write_text
 
 if TYPE_CHECKING:
-    from asr.inference import Recognizer, Result
-    from asr.scoring import ScoreReport
+    from asr.inference import Recognizer
+    from asr.transcript import Result
 
 log = logging.getLogger("asr.decode")
 
@@ -113,8 +114,6 @@ def sweep(recognizer: Recognizer, posteriors: Posteriors,
     """Decode and score ``posteriors`` at every (lm_weight, word_score); write
     ``out_dir/wer_<lmwt>_<wip>`` for each and ``out_dir/best_wer``; return the best point
     (lowest WER, then fewest errors of any kind; ties keep the first in grid order)."""
-    from asr.scoring import score
-
     refs = posteriors.refs
     if not refs:
         raise DecoderError(f"{posteriors.data.path}: a weight sweep needs reference transcripts "

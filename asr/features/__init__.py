@@ -14,7 +14,7 @@ from asr.features.cmvn import (
     write_cmvn_stats,
 )
 from asr.features.deltas import Deltas, add_deltas, delta_filters
-from asr.features.frontend import FEATURE_TYPES, PerInputCmvn, build_frontend, feature_dim
+from asr.features.extractor import FEATURE_TYPES, PerInputCmvn, build_frontend, feature_dim
 from asr.features.kaldi import KaldiFbank, KaldiMfcc, kaldi_num_frames
 from asr.features.logmel import LogMel, frame_lengths
 

@@ -35,8 +35,13 @@ import torch
 import yaml
 
 from asr.config import FeatureConfig
-from asr.errors import AsrError, DataDirError
+from asr.data.datadir import read_data_dir
+from asr.data.tables import write_kaldi_map
+from asr.data.utterance import Utterance
+from asr.data.wav_audio import load_utterance_audio
+from asr.errors import AsrError, AudioError, DataDirError
 from asr.features.cmvn import CmvnStats, group_stats, write_cmvn_stats
+from asr.features.extractor import build_frontend, feature_dim
 from asr.utils import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -64,7 +69,7 @@ class DumpReport:
 @dataclass
 class _Job:
     index: int
-    utterances: list[Any]  # asr.data.kaldi.Utterance
+    utterances: list[Utterance]
     config: FeatureConfig
     ark: Path
     device: str
@@ -94,10 +99,6 @@ def split_jobs(items: Sequence[Any], nj: int) -> list[list[Any]]:
 
 def _run_job(job: _Job) -> _JobResult:
     """Featurise one job's utterances in batches and write them to its ark."""
-    from asr.data.wavscp import load_utterance_audio
-    from asr.errors import AudioError
-    from asr.features.frontend import build_frontend
-
     torch.set_num_threads(job.threads)
     device = torch.device(job.device)
     frontend = build_frontend(job.config).to(device).eval()
@@ -168,9 +169,6 @@ def compute_features(
     utterance). With ``nj > 1`` the jobs run in separate processes, each with
     ``cpu_count // nj`` torch threads.
     """
-    from asr.data.kaldi import read_data_dir
-    from asr.features.frontend import build_frontend
-
     if cmvn not in CMVN_DUMP_MODES:
         raise AsrError(f"--cmvn {cmvn!r}: use one of {', '.join(CMVN_DUMP_MODES)}")
     if nj < 1:
@@ -211,8 +209,6 @@ def compute_features(
         raise AsrError(f"{data.path}: no utterance could be featurised (first '{first[0]}': {first[1]})")
     report.utterances = len(scp)
     report.frames = sum(frames.values())
-    from asr.data.kaldi import write_kaldi_map
-
     write_kaldi_map(data.path / "feats.scp", scp)
     write_kaldi_map(data.path / "utt2num_frames", [(u, str(n)) for u, n in frames.items()])
     shift = build_frontend(config).hop_length / config.sample_rate
@@ -241,8 +237,6 @@ def read_feats_scp(data_dir: str | Path, config: FeatureConfig) -> Mapping[str, 
     Refuses (:class:`DataDirError`) a dump made with other feature settings than ``config``
     (``feats.yaml``), or one without ``feats.yaml`` whose dimension differs from the config's.
     """
-    from asr.features.frontend import feature_dim
-
     data_dir = Path(data_dir)
     scp = data_dir / "feats.scp"
     if not scp.is_file():

@@ -15,9 +15,9 @@ from torch import nn
 
 from asr.config import FeatureConfig, ModelConfig
 from asr.errors import ConfigError
-from asr.features import FeatureNormalizer
-from asr.model.frontend import Conv2dSubsampling, FrameStack, subsampled_lengths
+from asr.features import FeatureNormalizer, feature_dim
 from asr.model.lstm import build_recurrent
+from asr.model.subsampling import Conv2dSubsampling, FrameStack, subsampled_lengths
 
 # (batch, time, dim) features and (batch,) lengths -> augmented features of the same shape.
 FeatureAugment = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -85,8 +85,6 @@ def build_model(
     model_config: ModelConfig, feature_config: FeatureConfig, num_tokens: int
 ) -> AcousticModel:
     """The model for features of ``feature_config`` (their dimension) and ``num_tokens`` outputs."""
-    from asr.features import feature_dim
-
     return AcousticModel(
         model_config, feature_dim(feature_config), num_tokens, cmvn=feature_config.cmvn
     )

@@ -15,8 +15,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from asr.config import ModelConfig
 from asr.errors import ConfigError
-from asr.model.frontend import length_mask
 from asr.model.peephole import PeepholeLSTM, reverse_padded
+from asr.model.subsampling import length_mask
 
 
 def run_packed(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -15,6 +15,7 @@ from pathlib import Path
 from torch import nn
 
 from asr.config import ModelConfig, load_config
+from asr.model.acoustic import AcousticModel
 
 # Table 1 of the paper: network -> weights as printed (TIMIT, 123 inputs, 62 outputs).
 GRAVES_TABLE1 = {
@@ -68,8 +69,6 @@ def preset_counts(
     paths: list[Path], feat_dim: int = GRAVES_INPUTS, num_tokens: int = GRAVES_OUTPUTS
 ) -> list[PresetCount]:
     """Build each model preset with ``feat_dim`` inputs and ``num_tokens`` outputs and count."""
-    from asr.model.acoustic import AcousticModel
-
     rows = []
     for path in paths:
         config = load_config([path]).model

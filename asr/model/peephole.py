@@ -21,7 +21,7 @@ import math
 import torch
 from torch import nn
 
-from asr.model.frontend import length_mask
+from asr.model.subsampling import length_mask
 
 
 def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """Scoring: WER/CER/SER that agree with NIST sclite, Kaldi-style reports, bootstrap intervals.
 
 ``score(refs, hyps, utt2spk)`` aligns every pair with sclite's costs and tie-breaking
-(:mod:`asr.scoring.align`), after an explicit normalisation (:mod:`asr.scoring.normalize`),
+(:mod:`asr.scoring.edit_distance`), after an explicit normalisation (:mod:`asr.scoring.normalize`),
 and returns a :class:`ScoreReport`.
 """
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from asr.scoring.align import DELETION, INSERTION, SUBSTITUTION
+from asr.scoring.edit_distance import DELETION, INSERTION, SUBSTITUTION
 
 
 @dataclass

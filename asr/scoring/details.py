@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from asr.scoring.align import (
+from asr.scoring.edit_distance import (
     CORRECT,
     DELETION,
     INSERTION,

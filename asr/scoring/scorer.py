@@ -8,9 +8,9 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from asr.scoring.align import align_pairs
 from asr.scoring.counts import ErrorCounts
 from asr.scoring.details import WordDetails
+from asr.scoring.edit_distance import align_pairs
 from asr.scoring.normalize import NORMALIZATIONS, normalize_words
 from asr.scoring.readers import ScoringError
 from asr.scoring.report import ScoreReport

@@ -1,4 +1,4 @@
-"""Texts to the flat integer unit arrays that :func:`asr.scoring.align.align_pairs` aligns.
+"""Texts to the flat integer unit arrays that :func:`asr.scoring.edit_distance.align_pairs` aligns.
 
 Words are split on whitespace and numbered through one vocabulary shared by references and
 hypotheses; characters are their Unicode code points, with a single space standing between

@@ -16,6 +16,9 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+import yaml
+
+from asr.config import config_from_dict
 from asr.errors import AsrError
 from asr.text.tokenizer import SPACE, Tokenizer
 from asr.utils import atomic_write_text
@@ -60,10 +63,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kaldi", action="store_true", help="WORDS are Kaldi text files (utt-id first)")
     args = parser.parse_args(argv)
     try:
-        import yaml
-
-        from asr.config import config_from_dict
-
         model = Path(args.model)
         try:
             data = yaml.safe_load((model / "config.yaml").read_text(encoding="utf-8")) or {}

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Literal
 from asr.errors import ConfigError, ModelError
 from asr.text.bpe import BPE_MODEL, WORD_START, load_processor, read_model, train_bpe
 from asr.text.lexicon import Lexicon, LexiconError, strip_stress
+from asr.utils import atomic_write, atomic_write_text
 
 if TYPE_CHECKING:
     from asr.config import TokenizerConfig
@@ -102,6 +103,17 @@ class Tokenizer:
 
     def __len__(self) -> int:
         return len(self.tokens)
+
+    @property
+    def spells_words(self) -> bool:
+        """False for a phone model with a lexicon: its greedy output is phones, not the words
+        of the transcript, so it is scored against the transcript's phones (a phone error rate)."""
+        return not (self.unit == "phone" and self.lexicon is not None)
+
+    @property
+    def error_rate_name(self) -> str:
+        """What a greedy WER of this model's output measures: ``WER``, or ``PER`` in phones."""
+        return "WER" if self.spells_words else "PER"
 
     def _phone_words(self, text: str, utt_id: str | None = None) -> list[list[str]]:
         """A transcript as phones grouped by word: through the lexicon, or (no lexicon) each
@@ -195,8 +207,6 @@ class Tokenizer:
 
     def save(self, path: str | Path) -> None:
         """``tokens.txt`` at ``path``; a BPE tokenizer also writes ``bpe.model`` beside it."""
-        from asr.utils import atomic_write, atomic_write_text
-
         path = Path(path)
         if self.bpe_model is not None:
             model = self.bpe_model

@@ -16,8 +16,8 @@ import torch
 
 from asr.config import FeatureConfig
 from asr.data.batching import Batch, collate
+from asr.data.datadir import DataDir
 from asr.data.dataset import Example, SkipReport, audio_reader, ctc_min_frames, screen_utterances
-from asr.data.kaldi import DataDir
 from asr.features import build_frontend
 from asr.text import Tokenizer
 

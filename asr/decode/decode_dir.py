@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from asr.data import read_data_dir
-from asr.data.kaldi import DataDir
-from asr.data.wavscp import load_utterance_audio
+from asr.data.datadir import DataDir, read_data_dir
+from asr.data.wav_audio import load_utterance_audio
+from asr.decode.registry import DECODERS
 from asr.errors import AsrError, AudioError
 
 if TYPE_CHECKING:
@@ -34,12 +34,8 @@ GREEDY = "greedy"
 
 
 def available_decoders() -> list[str]:
-    """Decoder names :func:`decode_data_dir` accepts: ``asr.decode.DECODERS`` when the
-    package lists its decoders, else greedy search alone."""
-    import asr.decode
-
-    names = getattr(asr.decode, "DECODERS", None)
-    return [str(n) for n in names] if names else [GREEDY]
+    """Decoder names :func:`decode_data_dir` accepts (``asr.decode.DECODERS``)."""
+    return list(DECODERS)
 
 
 @dataclass
@@ -93,7 +89,7 @@ def decode_data_dir(
     decoder: str | Decoder = GREEDY,
 ) -> DataDirDecode:
     """Transcribe every utterance of ``data`` (a directory or an already read
-    :class:`~asr.data.kaldi.DataDir`) with ``recognizer`` and ``decoder`` (a name of
+    :class:`~asr.data.datadir.DataDir`) with ``recognizer`` and ``decoder`` (a name of
     :func:`available_decoders`, built with its default options, or a built
     :class:`~asr.decode.Decoder`).
 

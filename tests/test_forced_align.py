@@ -1,4 +1,4 @@
-"""asr.decode.align and ctm: word times from forced alignment of a hypothesis on synthetic
+"""asr.decode.forced_align and ctm: word times from forced alignment of a hypothesis on synthetic
 posteriors whose word times are known; confidences; CTM lines; the recognizer's word times."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asr.decode import DecoderError, greedy_decode
-from asr.decode.align import align_tokens, align_words, best_path_log_prob
 from asr.decode.ctm import ctm_lines, write_ctm
+from asr.decode.forced_align import align_tokens, align_words, best_path_log_prob
 from asr.decode.prefix_beam import PrefixBeamDecoder
 from asr.text import Tokenizer
 
