@@ -17,10 +17,11 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from asr.benchmarks.suite.machine import cpu_model
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -100,16 +101,6 @@ def _batches(lengths: list[int], budget: int) -> list[list[int]]:
     if current:
         batches.append(current)
     return batches
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -243,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
 
     commit = source_commit()
     print(f"# Features benchmark, {datetime.date.today().isoformat()}, commit {commit}")
-    print(f"CPU: {_cpu_name()} ({os.cpu_count()} cores, torch {threads_all} threads); "
+    print(f"CPU: {cpu_model()} ({os.cpu_count()} cores, torch {threads_all} threads); "
           f"GPU: {gpu_name}; torch {torch.__version__}, librosa {librosa.__version__}")
     print(f"recordings: {name}, {len(files)} files, {audio_s:.1f} s of audio at {rate} Hz; "
           f"{n_mels} mel bands, 25 ms / 10 ms frames; decoding not timed; best of {args.repeat}")
