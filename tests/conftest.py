@@ -9,6 +9,8 @@ import pytest
 import soundfile as sf
 import torch
 
+from asr.model.lstm import cpu_runs_bf16_lstm
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 FSDD_RECORDINGS = SHARED_DATA / "fsdd" / "recordings"
 YESNO_WAVES = SHARED_DATA / "yesno" / "waves_yesno"
@@ -61,19 +63,6 @@ def yesno_waves() -> Path:
 def seeded() -> None:
     """Make torch's global RNG (model init) reproducible inside a test."""
     torch.manual_seed(0)
-
-
-def cpu_runs_bf16_lstm() -> bool:
-    """Whether this CPU's oneDNN builds a bfloat16 LSTM: it needs AVX-512 (or newer), so it
-    fails on older processors and under ONEDNN_MAX_CPU_ISA=AVX2, where bf16 training on the
-    CPU is not possible at all."""
-    lstm = torch.nn.LSTM(4, 4, batch_first=True)
-    try:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            lstm(torch.zeros(1, 2, 4))
-    except RuntimeError:
-        return False
-    return True
 
 
 requires_cpu_bf16_lstm = pytest.mark.skipif(

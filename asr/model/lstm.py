@@ -19,6 +19,19 @@ from asr.model.peephole import PeepholeLSTM, reverse_padded
 from asr.model.subsampling import length_mask
 
 
+def cpu_runs_bf16_lstm() -> bool:
+    """Whether this CPU's oneDNN builds a bfloat16 LSTM: it needs AVX-512 (or newer), so it
+    fails on older processors and under ONEDNN_MAX_CPU_ISA=AVX2, where bf16 training on the
+    CPU is not possible at all."""
+    lstm = nn.LSTM(4, 4, batch_first=True)
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            lstm(torch.zeros(1, 2, 4))
+    except RuntimeError:
+        return False
+    return True
+
+
 def run_packed(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Run ``nn.LSTM`` (batch_first) over ``(batch, time, dim)`` as a packed sequence, so padding
     never enters the recurrence; returns ``(batch, time, out)`` with zeros past each length."""
