@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from asr.features.logmel import valid_mask
+from asr.features.wrapper import ExtractorWrapper
 
 
 def delta_filters(order: int, window: int) -> list[list[float]]:
@@ -60,30 +61,18 @@ def add_deltas(
     return out * valid_mask(lengths, time).unsqueeze(-1)
 
 
-class Deltas(nn.Module):
+class Deltas(ExtractorWrapper):
     """Wrap a feature extractor and append its Kaldi deltas: ``dim`` -> ``dim * (order + 1)``."""
 
     def __init__(self, inner: nn.Module, order: int = 2, window: int = 2) -> None:
-        super().__init__()
         delta_filters(order, window)  # validate
-        self.inner = inner
+        super().__init__(inner)
         self.order = order
         self.window = window
 
     @property
-    def config(self):
-        return self.inner.config
-
-    @property
-    def hop_length(self) -> int:
-        return self.inner.hop_length
-
-    @property
     def dim(self) -> int:
         return self.inner.dim * (self.order + 1)
-
-    def num_frames(self, num_samples: torch.Tensor) -> torch.Tensor:
-        return self.inner.num_frames(num_samples)
 
     def forward(
         self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None

@@ -28,6 +28,7 @@ from asr.features.cmvn import utterance_cmvn
 from asr.features.deltas import Deltas
 from asr.features.kaldi import KaldiFbank, KaldiMfcc
 from asr.features.logmel import LogMel
+from asr.features.wrapper import ExtractorWrapper
 
 FEATURE_TYPES = ("logmel", "fbank", "mfcc", "graves123")
 GRAVES_DELTA_ORDER = 2
@@ -66,28 +67,9 @@ def feature_dim(config: FeatureConfig) -> int:
     return _base_dim(config) * (delta_order(config) + 1)
 
 
-class PerInputCmvn(nn.Module):
+class PerInputCmvn(ExtractorWrapper):
     """Wrap an extractor and normalise each output utterance on its own: speaker CMVN when
     every input is its own speaker (inference on lone recordings)."""
-
-    def __init__(self, inner: nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
-
-    @property
-    def config(self) -> FeatureConfig:
-        return self.inner.config
-
-    @property
-    def hop_length(self) -> int:
-        return self.inner.hop_length
-
-    @property
-    def dim(self) -> int:
-        return self.inner.dim
-
-    def num_frames(self, num_samples: torch.Tensor) -> torch.Tensor:
-        return self.inner.num_frames(num_samples)
 
     def forward(
         self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None
