@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from asr.ensemble import is_ensemble
 from asr.errors import AsrError
 from asr.model import AcousticModel
 from asr.model.lstm import FusedLSTM, LayeredLSTM
@@ -115,6 +116,9 @@ def export_model(model_dir: str | Path, fmt: str, output: str | Path | None = No
     tokenizer model) beside it when it goes elsewhere. Returns the written path."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}: use {' or '.join(FORMATS)}")
+    if is_ensemble(model_dir):
+        raise ExportError(f"{model_dir}: an ensemble (ensemble.yaml) exports one member at a "
+                          "time; export each member's own model directory")
     loaded = load_model_dir(model_dir, "cpu")
     if fmt == "onnx" and loaded.config.model.proj_size:
         raise ExportError(f"{model_dir}: ONNX has no LSTM with projections (model.proj_size="

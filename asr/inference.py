@@ -9,7 +9,7 @@ bounded whatever the length.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +21,10 @@ from asr.decode import Decoder, GreedyHypothesis, Hypothesis, build_decoder, gre
 from asr.decode.base import DecoderError
 from asr.decode.defaults import build_default_decoder, read_decoding
 from asr.decode.forced_align import align_words
+from asr.ensemble import combine_log_probs, load_members
 from asr.errors import AsrError
 from asr.features import build_frontend
-from asr.modeldir import LoadedModel, load_model_dir
+from asr.modeldir import LoadedModel
 from asr.store import resolve
 from asr.transcript import Alternative, Result, Word
 from asr.utils import resolve_device
@@ -34,9 +35,12 @@ DEFAULT_CHUNK_LENGTH = 30.0  # seconds per network pass for long recordings (asr
 
 
 class Recognizer:
-    """A loaded model ready to transcribe: front end, acoustic model, greedy decoder."""
+    """A loaded model ready to transcribe: front end, acoustic model, greedy decoder. With
+    ``ensemble`` (further models of the same units and frame period, :mod:`asr.ensemble`) each
+    model runs on the audio with its own front end and their posteriors are averaged."""
 
-    def __init__(self, loaded: LoadedModel, device: torch.device) -> None:
+    def __init__(self, loaded: LoadedModel, device: torch.device,
+                 ensemble: Sequence[LoadedModel] = ()) -> None:
         self.loaded = loaded
         self.device = device
         self.config = loaded.config
@@ -44,6 +48,8 @@ class Recognizer:
         self.model = loaded.model.to(device).eval()
         # standalone: with per-speaker CMVN each input is its own speaker.
         self.frontend = build_frontend(loaded.config.features, standalone=True).to(device)
+        self.others = [(build_frontend(m.config.features, standalone=True).to(device),
+                        m.model.to(device).eval()) for m in ensemble]
         self.sample_rate = loaded.config.features.sample_rate
         # Seconds per output frame: the feature hop times the model's subsampling.
         self.frame_seconds = self.frontend.hop_length * self.model.subsampling / self.sample_rate
@@ -74,8 +80,10 @@ class Recognizer:
         batch = torch.zeros(len(signals), int(lengths.max()))
         for i, signal in enumerate(signals):
             batch[i, : len(signal)] = torch.from_numpy(signal)
-        feats, feat_lengths = self.frontend(batch.to(self.device), lengths.to(self.device))
-        return self.model(feats, feat_lengths)
+        batch, lengths = batch.to(self.device), lengths.to(self.device)
+        outputs = [model(*frontend(batch, lengths))
+                   for frontend, model in [(self.frontend, self.model), *self.others]]
+        return combine_log_probs(outputs)
 
     def _words(self, hyp: GreedyHypothesis, posteriors: torch.Tensor) -> list[Word]:
         words: list[Word] = []
@@ -247,7 +255,8 @@ def load_model(name_or_path: str | Path | None = None, device: str = "auto",
     now, so that a missing or mismatched file fails here, and becomes the default search."""
     torch_device = resolve_device(device)
     path = resolve(str(name_or_path) if name_or_path is not None else None)
-    recognizer = Recognizer(load_model_dir(path, torch_device), torch_device)
+    first, *others = load_members(path, torch_device)
+    recognizer = Recognizer(first, torch_device, others)
     if model_decoder:
         recognizer.decoding = read_decoding(path)
     else:

@@ -61,6 +61,8 @@ def is_model_dir(path: str | Path) -> bool:
 
 
 def load_model_dir(path: str | Path, device: torch.device | str = "cpu") -> LoadedModel:
+    """The model of a model directory (of an ensemble directory, :mod:`asr.ensemble`, its first
+    member; :func:`asr.ensemble.load_members` loads them all)."""
     path = Path(path)
     if not path.exists():
         raise ModelError(f"{path}: model directory not found")
@@ -70,12 +72,23 @@ def load_model_dir(path: str | Path, device: torch.device | str = "cpu") -> Load
             f"{path}: not a model directory (missing {', '.join(missing)}); "
             "a model directory is what `asr train` exports"
         )
+    return load_member(path, "config.yaml", "model.pt", device)
+
+
+def load_member(path: Path, config_name: str, weights_name: str,
+                device: torch.device | str = "cpu") -> LoadedModel:
+    """The network of ``path/config_name`` with the weights of ``path/weights_name`` and the
+    directory's ``tokens.txt``; every problem is a :class:`ModelError` naming the file."""
+    config_file, weights_file = path / config_name, path / weights_name
+    for file in (config_file, weights_file):
+        if not file.is_file():
+            raise ModelError(f"{file}: missing from the model directory")
     try:
-        data = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
     except (yaml.YAMLError, OSError, UnicodeDecodeError) as exc:
-        raise ModelError(f"{path / 'config.yaml'}: unreadable ({exc})".replace("\n", " ")) from None
+        raise ModelError(f"{config_file}: unreadable ({exc})".replace("\n", " ")) from None
     if not isinstance(data, dict):
-        raise ModelError(f"{path / 'config.yaml'}: expected a mapping")
+        raise ModelError(f"{config_file}: expected a mapping")
     meta = data.pop("asr", None) or {}
     version = meta.get("format_version") if isinstance(meta, dict) else None
     if version != FORMAT_VERSION:
@@ -84,16 +97,16 @@ def load_model_dir(path: str | Path, device: torch.device | str = "cpu") -> Load
             f"{FORMAT_VERSION}; retrain or use a matching asr release"
         )
     try:
-        config = config_from_dict(data, str(path / "config.yaml"))
+        config = config_from_dict(data, str(config_file))
     except ConfigError as exc:
         raise ModelError(str(exc)) from None
     tokenizer = Tokenizer.load(path / "tokens.txt", config.tokenizer.type)
     model = build_model(config.model, config.features, len(tokenizer))
     try:
-        state = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
+        state = torch.load(weights_file, map_location="cpu", weights_only=True)
         model.load_state_dict(state)
     except Exception as exc:  # noqa: BLE001 - any unpickling/shape failure means a bad file
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]  # some have no message
-        raise ModelError(f"{path / 'model.pt'}: cannot load weights ({first})") from None
+        raise ModelError(f"{weights_file}: cannot load weights ({first})") from None
     model.to(device).eval()
     return LoadedModel(path, config, tokenizer, model)

@@ -11,6 +11,7 @@ from asr import store
 from asr.cli.common import add_verbosity
 from asr.decode.base import DecoderError
 from asr.decode.defaults import DecodingDefaults, attach_decoding, read_decoding
+from asr.ensemble import is_ensemble, make_ensemble, member_files
 from asr.errors import AsrError
 from asr.modeldir import load_model_dir
 
@@ -29,6 +30,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     inst.add_argument("--default", action="store_true", help="make it the default model")
     add_verbosity(inst)
     inst.set_defaults(func=run_install)
+    ens = sub.add_parser(
+        "ensemble", help="combine models of the same units into one model directory",
+        description="Writes a model directory whose models all run on the input and whose "
+        "frame posteriors are averaged (asr.ensemble). The models need the same tokens.txt and "
+        "output frame period; they may differ in features, CMVN, size and seed. Give it a "
+        "decoder afterwards with `asr models set-decoder` (tuned on dev with `asr decode`).")
+    ens.add_argument("models", nargs="+", help="two or more model directories or store names")
+    ens.add_argument("--out", required=True, help="the new (empty) ensemble directory")
+    add_verbosity(ens)
+    ens.set_defaults(func=run_ensemble)
     dec = sub.add_parser(
         "set-decoder", help="store a decoder (lexicon, LM, weights) in a model directory",
         description="Copies the lexicon and LM into the model directory and writes its "
@@ -64,6 +75,11 @@ def run_list(args: argparse.Namespace) -> int:
             search = decoding.describe() if decoding is not None else "greedy"
         except DecoderError as exc:
             search = f"broken decoder: {exc}"
+        if is_ensemble(path):
+            try:
+                search += f"; ensemble of {len(member_files(path))} models"
+            except AsrError as exc:
+                search += f"; broken ensemble: {exc}"
         print(f"{'*' if name == default else ' '} {name}\t{path}\t{search}")
     return 0
 
@@ -71,6 +87,12 @@ def run_list(args: argparse.Namespace) -> int:
 def run_install(args: argparse.Namespace) -> int:
     target = store.install(args.model_dir, args.name, make_default=args.default)
     print(f"installed {args.model_dir} as '{args.name}' in {target}{' (default)' if args.default else ''}")
+    return 0
+
+
+def run_ensemble(args: argparse.Namespace) -> int:
+    out = make_ensemble(args.out, [store.resolve(m) for m in args.models])
+    print(f"{out}: ensemble of {len(args.models)} models (mean posterior)")
     return 0
 
 
