@@ -1,10 +1,17 @@
 """Data parallel training: the bucketing sampler gives every rank the same number of batches,
 and one DDP update on 2 CPU processes (gloo) equals one single-process update on the union of
-both ranks' batches; a 2-rank epoch equals a single-process epoch with 2 accumulated batches."""
+both ranks' batches; a 2-rank epoch equals a single-process epoch with 2 accumulated batches.
+At start-up the ranks drop every utterance any of them could not read and stop with one line
+when their data still differ; torchrun on one node and on two "nodes" (localhost) trains."""
 
 from __future__ import annotations
 
+import gc
 import os
+import socket
+import subprocess
+import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,8 +22,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from train_utils import assert_same_update, examples, tiny_config, tokenizer
 
+from asr.data.dataset import SkipReport
+from asr.errors import DataDirError
 from asr.train import DistInfo, Trainer
-from asr.train.data import make_batch
+from asr.train.consistency import (
+    DataSummary,
+    agree_on_data,
+    drop_utterances,
+    ranks_only,
+    summarize,
+    summary_mismatch,
+    union_of_unreadable,
+)
+from asr.train.data import make_batch, num_frames
 from asr.train.sampler import BucketBatchSampler
 
 TRAIN = examples(14, seed=4)
@@ -56,6 +74,19 @@ def _init(rank: int, store: str) -> DistInfo:
     return DistInfo(rank=rank, world_size=2, local_rank=rank)
 
 
+def _finish() -> None:
+    """End a spawned rank that wrote its results: wait for the other rank, free the DDP
+    objects, leave the group and exit at once. Interpreter teardown while gloo's threads still
+    hold work of a garbage-collected DDP reducer can abort the process (SIGABRT, "terminate
+    called without an active exception"), which made a passing rank fail."""
+    gc.collect()
+    dist.barrier()
+    dist.destroy_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 def _one_step(rank: int, store: str, out: str) -> None:
     info = _init(rank, store)
     try:
@@ -64,8 +95,10 @@ def _one_step(rank: int, store: str, out: str) -> None:
         result = trainer.train_step([batch], utterances=8, progress=0.0)
         assert result.updated
         torch.save({k: v.detach().clone() for k, v in trainer.model.state_dict().items()}, Path(out) / f"rank{rank}.pt")
-    finally:
+    except BaseException:
         dist.destroy_process_group()
+        raise
+    _finish()
 
 
 def test_one_ddp_step_equals_one_step_on_the_union(tmp_path: Path) -> None:
@@ -101,8 +134,10 @@ def _fit(rank: int, store: str, out: str) -> None:
         trainer = Trainer(config, Path(out) / "ddp", tokenizer(), FIT_TRAIN, dev, progress=False, dist=info)
         trainer.fit(resume=False)
         torch.save(trainer.history, Path(out) / f"history{rank}.pt")
-    finally:
+    except BaseException:
         dist.destroy_process_group()
+        raise
+    _finish()
 
 
 def test_two_rank_epoch_equals_accumulating_two_batches(tmp_path: Path) -> None:
@@ -127,36 +162,244 @@ def test_two_rank_epoch_equals_accumulating_two_batches(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == ["checkpoints", "config.yaml", "final", "progress.json", "tb", "tokens.txt"]
 
 
-@pytest.mark.slow
-def test_torchrun_two_cpu_processes_end_to_end(tmp_path: Path) -> None:
-    """``torchrun --nproc_per_node=2 -m asr.cli.main train`` on CPU: one train.log, one set of
-    checkpoints and a model directory, written by rank 0."""
-    import subprocess
-    import sys
+# ---- the ranks agree on their data at start-up
 
+A = DataSummary(849, "a1b2c3d4e5f6", 812345, "0f1e2d3c4b5a")
+
+
+def test_identical_summaries_pass() -> None:
+    assert summary_mismatch([A, A, A]) is None
+    assert summary_mismatch([A]) is None
+    assert summarize(TRAIN) == summarize(list(reversed(TRAIN)))  # order does not matter
+
+
+@pytest.mark.parametrize("other", [
+    DataSummary(848, A.ids, A.frames, A.labels),
+    DataSummary(A.utterances, "ffffffffffff", A.frames, A.labels),
+    DataSummary(A.utterances, A.ids, 812344, A.labels),
+    DataSummary(A.utterances, A.ids, A.frames, "ffffffffffff"),
+])
+def test_different_summaries_name_both_ranks_in_one_line(other: DataSummary) -> None:
+    message = summary_mismatch([A, A, other], "training", "data/train")
+    assert message is not None and "\n" not in message
+    assert message.startswith(f"rank 2 has {other.describe('training')}, rank 0 has 849 training "
+                              "utterances (ids a1b2c3d4e5f6, 812345 frames, labels 0f1e2d3c4b5a): ")
+    assert "every rank must read the same data dir; check that data/train holds the same" in message
+    named = summary_mismatch([A, other], "dev", ["data/dev", "/node2/data/dev"])
+    assert named is not None and "check that data/dev (rank 1 read /node2/data/dev) holds" in named
+
+
+def test_summary_sees_ids_frames_and_labels() -> None:
+    base = summarize(TRAIN)
+    assert (base.utterances, base.frames) == (14, sum(num_frames(e) for e in TRAIN))
+    assert summarize(TRAIN[:-1]).utterances == 13
+    renamed = [replace(TRAIN[0], utt_id="zz"), *TRAIN[1:]]
+    assert summarize(renamed).ids != base.ids and summarize(renamed).frames == base.frames
+    relabelled = [replace(TRAIN[0], tokens=TRAIN[0].tokens.flip(0) + 1), *TRAIN[1:]]
+    moved = summarize(relabelled)
+    assert moved.labels != base.labels and (moved.ids, moved.frames) == (base.ids, base.frames)
+
+
+def test_union_of_unreadable_drops_the_same_utterances_everywhere() -> None:
+    per_rank = [[("u001", "bad header")], [("u001", "bad header"), ("u005", "no such file")], []]
+    assert union_of_unreadable(per_rank) == [("u001", "bad header"), ("u005", "rank 1: no such file")]
+    assert ranks_only(per_rank) == {"u001": [0, 1], "u005": [1]}
+    assert ranks_only([[("u001", "x")], [("u001", "y")]]) == {}  # unreadable everywhere: dropped already
+    kept = drop_utterances(TRAIN, ranks_only(per_rank))
+    assert [e.utt_id for e in kept] == [e.utt_id for e in TRAIN if e.utt_id not in ("u001", "u005")]
+
+
+def test_agree_on_data_in_one_process_changes_nothing() -> None:
+    report = SkipReport()
+    assert agree_on_data(TRAIN, [], report, DistInfo(), "data/train") == (TRAIN, [])
+
+
+def _agree(rank: int, store: str, out: str) -> None:
+    """Rank 1 could not read u002 (rank 0 did), and both read the same dir otherwise: both keep
+    13 utterances. Then rank 1 lacks u013 from its data dir: both stop with the same line."""
+    info = _init(rank, store)
+    try:
+        report = SkipReport()
+        train = TRAIN
+        if rank == 1:
+            report.unreadable.append(("u002", "truncated file"))
+            train = [e for e in TRAIN if e.utt_id != "u002"]
+        kept, _ = agree_on_data(train, [], report, info, "data/train")
+        lines = [" ".join(e.utt_id for e in kept), " ".join(u for u, _ in report.unreadable)]
+        missing = TRAIN[:-1] if rank == 1 else TRAIN
+        try:
+            agree_on_data(missing, [], SkipReport(), info, "data/train")
+            lines.append("no error")
+        except DataDirError as exc:
+            lines.append(str(exc))
+        Path(out, f"agree{rank}.txt").write_text("\n".join(lines))
+    except BaseException:
+        dist.destroy_process_group()
+        raise
+    _finish()
+
+
+def test_two_ranks_drop_the_union_and_stop_on_different_data(tmp_path: Path) -> None:
+    context = mp.spawn(_agree, args=(str(tmp_path / "store"), str(tmp_path)), nprocs=2, join=False)
+    assert _join(context, timeout=120)
+    rank0, rank1 = ((tmp_path / f"agree{r}.txt").read_text().splitlines() for r in (0, 1))
+    expected = " ".join(e.utt_id for e in TRAIN if e.utt_id != "u002")
+    assert rank0[0] == rank1[0] == expected
+    assert rank0[1] == rank1[1] == "u002"
+    assert rank0[2] == rank1[2]
+    assert rank0[2].startswith("rank 1 has 13 training utterances (ids ")
+    assert ", rank 0 has 14 training utterances (ids " in rank0[2]
+
+
+def _join(context, timeout: float) -> bool:
+    """Wait for spawned processes, killing them after ``timeout`` seconds (a hang fails)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not context.join(timeout=1):
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            pytest.fail(f"the ranks did not finish within {timeout} s (a collective hung)")
+    return True
+
+
+# ---- asr train under torchrun (or launched like it), on CPU
+
+TINY = ("features.sample_rate=8000", "features.n_mels=8", "model.num_layers=1",
+        "model.hidden_size=4", "train.epochs=2", "train.device=cpu",
+        "train.max_frames_per_batch=200", "train.num_threads=1")
+
+
+def _wav_data(tmp_path: Path, n: int = 8) -> list:
+    """``n`` short tones of 8 kHz (0.4 s + 0.05 s per index) as utterances ``s0``, ``s1``, ..."""
     import numpy as np
     import soundfile as sf
 
-    from asr.data import Utterance, write_data_dir
+    from asr.data import Utterance
 
     utts = []
-    for i in range(8):
+    for i in range(n):
         t = np.arange(int((0.4 + 0.05 * i) * 8000)) / 8000
         path = tmp_path / f"s{i}.wav"
         sf.write(path, (0.3 * np.sin(2 * np.pi * (200 + 50 * i) * t)).astype(np.float32), 8000)
         utts.append(Utterance(f"s{i}", str(path), ["ab", "ba", "abc", "cab"][i % 4], "s"))
-    data = write_data_dir(tmp_path / "data", utts).path
+    return utts
+
+
+def _train_args(data: Path, exp: Path, *overrides: str) -> list[str]:
+    args = ["-m", "asr.cli.main", "train", "--train", str(data), "--dev", str(data),
+            "--exp-dir", str(exp), "--no-progress"]
+    for override in (*TINY, *overrides):
+        args += ["--set", override]
+    return args
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _run_together(commands: list[list[str]], envs: list[dict], timeout: float = 240) -> list[tuple[int, str]]:
+    """Start every command at once; (exit code, stderr) of each; all killed after ``timeout``."""
+    procs = [subprocess.Popen(c, env=e, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for c, e in zip(commands, envs, strict=True)]
+    try:
+        errors = [p.communicate(timeout=timeout)[1] for p in procs]
+        return [(p.returncode, err) for p, err in zip(procs, errors, strict=True)]
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{commands[0][:4]}...: not finished within {timeout} s (a rank hung)")
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def _two_ranks(data: list[Path], exp: Path, *extra: str) -> list[tuple[int, str]]:
+    """``asr train`` as torchrun starts it (RANK, WORLD_SIZE, MASTER_*), rank r on data[r]."""
+    port = str(_free_port())
+    envs = [dict(os.environ, OMP_NUM_THREADS="1", RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE="2",
+                 MASTER_ADDR="127.0.0.1", MASTER_PORT=port) for r in (0, 1)]
+    commands = [[sys.executable, *_train_args(d, exp), *extra] for d in data]
+    return _run_together(commands, envs)
+
+
+def test_a_rank_with_another_data_dir_stops_both_with_one_line(tmp_path: Path) -> None:
+    """Rank 1's copy of the data dir lacks s7: both ranks exit 1 with the same one-line error
+    (no traceback, no hang) before training."""
+    from asr.data import write_data_dir
+
+    utts = _wav_data(tmp_path)
+    full = write_data_dir(tmp_path / "data", utts).path
+    short = write_data_dir(tmp_path / "node2" / "data", utts[:-1]).path
+    results = _two_ranks([full, short], tmp_path / "exp")
+    for rank, (rc, err) in enumerate(results):
+        lines = [line for line in err.splitlines() if "rank 1 has" in line]
+        assert rc == 1 and len(lines) == 1, (rank, err[-2000:])
+        assert "Traceback" not in err, err[-2000:]
+        assert "rank 1 has 7 training utterances (ids " in lines[0]
+        assert ", rank 0 has 8 training utterances (ids " in lines[0]
+        assert f"every rank must read the same data dir; check that {full} (rank 1 read {short}) holds" in lines[0]
+    assert not (tmp_path / "exp" / "checkpoints").exists()
+
+
+def test_an_utterance_unreadable_on_one_rank_is_dropped_on_both(tmp_path: Path) -> None:
+    """Rank 1's wav.scp points s3 at a broken file: with --max-bad-utts 1 both ranks drop s3,
+    train the same 7 utterances, and rank 0 lists s3 in bad_utts."""
+    from asr.data import write_data_dir
+
+    utts = _wav_data(tmp_path)
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF....not audio")
+    good = write_data_dir(tmp_path / "data", utts).path
+    bad = write_data_dir(tmp_path / "node2" / "data",
+                         [replace(u, wav=str(broken)) if u.utt_id == "s3" else u for u in utts]).path
+    exp = tmp_path / "exp"
+    results = _two_ranks([good, bad], exp, "--max-bad-utts", "1", "--set", "train.epochs=1")
+    for rank, (rc, err) in enumerate(results):
+        assert rc == 0, (rank, err[-3000:])
+    assert (exp / "bad_utts").read_text().startswith("s3 rank 1: ")
+    log = (exp / "train.log").read_text()
+    assert "1 utterance(s) unreadable on some ranks only, dropped on every rank" in log
+    assert "s3 (rank 1)" in log and (exp / "final" / "model.pt").is_file()
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes_end_to_end(tmp_path: Path) -> None:
+    """``torchrun --nproc_per_node=2 -m asr.cli.main train`` on CPU: one train.log, one set of
+    checkpoints and a model directory, written by rank 0."""
+    from asr.data import write_data_dir
+
+    data = write_data_dir(tmp_path / "data", _wav_data(tmp_path)).path
     exp = tmp_path / "exp"
     torchrun = Path(sys.executable).parent / "torchrun"
-    cmd = [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "asr.cli.main", "train",
-           "--train", str(data), "--dev", str(data), "--exp-dir", str(exp), "--no-progress"]
-    for override in ("features.sample_rate=8000", "features.n_mels=8", "model.num_layers=1",
-                     "model.hidden_size=4", "train.epochs=2", "train.device=cpu",
-                     "train.max_frames_per_batch=200", "train.num_threads=1"):
-        cmd += ["--set", override]
+    cmd = [str(torchrun), "--standalone", "--nproc_per_node=2", *_train_args(data, exp)]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     log = (exp / "train.log").read_text()
     assert "x 2 ranks" in log and log.count("epoch 2:") == 1 and "exported model" in log
     assert (exp / "checkpoints" / "epoch-2.pt").is_file() and (exp / "final" / "model.pt").is_file()
+
+
+def test_torchrun_two_nodes_on_localhost(tmp_path: Path) -> None:
+    """Two torchrun launches, one per "node" (``--nnodes 2 --nproc-per-node 1 --node-rank
+    {0,1}``), meeting at a c10d rendezvous on localhost: both succeed, the shared exp dir has
+    one train.log of 2 ranks and the model."""
+    from asr.data import write_data_dir
+
+    data = write_data_dir(tmp_path / "data", _wav_data(tmp_path)).path
+    exp = tmp_path / "exp"
+    torchrun = str(Path(sys.executable).parent / "torchrun")
+    endpoint = f"127.0.0.1:{_free_port()}"
+    commands = [[torchrun, "--nnodes", "2", "--nproc-per-node", "1", "--node-rank", str(node),
+                 "--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint, "--rdzv-id", "asr-test",
+                 "--local-addr", "127.0.0.1", *_train_args(data, exp)] for node in (0, 1)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    for node, (rc, err) in enumerate(_run_together(commands, [env, env], timeout=300)):
+        assert rc == 0, (node, err[-3000:])
+    log = (exp / "train.log").read_text()
+    assert "x 2 ranks" in log and log.count("epoch 2:") == 1 and "exported model" in log
+    assert (exp / "final" / "model.pt").is_file()

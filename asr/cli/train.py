@@ -160,6 +160,7 @@ def _train(args: argparse.Namespace, config: ExperimentConfig, exp_dir: Path, di
     from asr.features import build_frontend
     from asr.text import build_tokenizer, load_tokenizer
     from asr.train import Trainer
+    from asr.train.consistency import agree_on_data
     from asr.train.data import load_waveforms
 
     if config.train.num_threads > 0:
@@ -194,6 +195,8 @@ def _train(args: argparse.Namespace, config: ExperimentConfig, exp_dir: Path, di
         dev_set, dev_report = load(dev_dir)
         dev_report.log(str(dev_dir.path))
         report.unreadable += dev_report.unreadable
+    # Every rank drops what any rank could not read, then all must hold the same data.
+    train_set, dev_set = agree_on_data(train_set, dev_set, report, dist, str(train_dir.path), args.dev)
     if report.unreadable and dist.is_main:
         atomic_write_text(exp_dir / "bad_utts", report.unreadable_list())
         log.warning("%d utterance(s) with unreadable audio skipped (at most %s allowed); listed in %s",
