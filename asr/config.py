@@ -126,7 +126,12 @@ class TrainConfig:
     init_from: str | None = None  # initial weights: a checkpoint, best.pt or a model directory
     checkpoint_every_steps: int = 0  # also checkpoint every N updates mid-epoch (0: epoch ends)
     log_every_steps: int = 50  # TensorBoard scalars of the training steps
-    features_on_the_fly: bool = False  # keep waveforms, compute features per batch on the device
+    features_on_the_fly: bool = False  # compute features per batch on the device from the audio
+    # with features_on_the_fly: decode all training audio into RAM at start-up instead of
+    # reading it per batch (from utt2dur metadata, in DataLoader workers)
+    preload: bool = False
+    num_workers: int = 0  # DataLoader worker processes reading the audio (0: one thread)
+    cmvn_max_utts: int = 2000  # global CMVN from at most this many training utterances (0: all)
     max_bad_utts: int = 0  # utterances with unreadable audio skipped (listed) before stopping; -1: any
     max_oom_batches: int = 10  # CUDA out-of-memory batches split or skipped before stopping
 

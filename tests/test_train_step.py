@@ -29,6 +29,7 @@ from asr.errors import ConfigError
 from asr.features import build_frontend
 from asr.train import Trainer
 from asr.train.data import load_waveforms, make_batch
+from asr.train.reader import BatchKey, read_batches
 from asr.train.schedule import step_lr
 
 TRAIN = examples(10, seed=3)
@@ -215,9 +216,14 @@ def test_speed_perturbation_on_the_fly_is_reproducible(tmp_path: Path) -> None:
     waves, _ = load_waveforms(data, config.features, tokenizer(), subsampling=2)
     trainer = Trainer(config, tmp_path / "exp", tokenizer(), waves, [], progress=False)
     local = trainer.sampler.batches(0)
-    first = [trainer._prepare(local, i)[0].waves for i in range(len(local))]
-    again = [trainer._prepare(local, i)[0].waves for i in reversed(range(len(local)))][::-1]
+    keys = [BatchKey(0, i, tuple(indices)) for i, indices in enumerate(local)]
+    first = [trainer.reader[key].batch.waves for key in keys]
+    again = [trainer.reader[key].batch.waves for key in reversed(keys)][::-1]
     assert all(torch.equal(x, y) for x, y in zip(first, again, strict=True))
+    # The same batches from 0 (a thread), 1 and 2 DataLoader worker processes.
+    for workers in (0, 1, 2):
+        loaded = [read.batch.waves for read in read_batches(trainer.reader, keys, workers)]
+        assert len(loaded) == len(first) and all(torch.equal(x, y) for x, y in zip(first, loaded, strict=True)), workers
     plain = [make_batch([waves[i] for i in indices]).waves for indices in local]
     assert any(x.shape != y.shape for x, y in zip(first, plain, strict=True))  # lengths changed
 

@@ -162,6 +162,7 @@ def _train(args: argparse.Namespace, config: ExperimentConfig, exp_dir: Path, di
     from asr.train import Trainer
     from asr.train.consistency import agree_on_data
     from asr.train.data import load_waveforms
+    from asr.train.lazy import load_lazy
 
     if config.train.num_threads > 0:
         torch.set_num_threads(config.train.num_threads)
@@ -178,6 +179,10 @@ def _train(args: argparse.Namespace, config: ExperimentConfig, exp_dir: Path, di
     max_bad = config.train.max_bad_utts
 
     def load(data_dir, max_duration_s=None):
+        if config.train.features_on_the_fly and not config.train.preload:
+            # Metadata only: the audio is read per batch by the data loader.
+            return load_lazy(data_dir, config.features, tokenizer, subsampling, max_duration_s,
+                             max_bad_utts=max_bad, dist=dist)
         if config.train.features_on_the_fly:
             return load_waveforms(data_dir, config.features, tokenizer, subsampling, max_duration_s,
                                   progress=progress, max_bad_utts=max_bad)
@@ -205,6 +210,7 @@ def _train(args: argparse.Namespace, config: ExperimentConfig, exp_dir: Path, di
         (exp_dir / "bad_utts").unlink(missing_ok=True)  # a list from an earlier run is stale now
     if not train_set:
         raise AsrError(f"{train_dir.path}: no usable training utterances (see the warnings above)")
-    trainer = Trainer(config, exp_dir, tokenizer, train_set, dev_set, progress=progress, dist=dist)
+    trainer = Trainer(config, exp_dir, tokenizer, train_set, dev_set, progress=progress, dist=dist,
+                      unreadable=report.unreadable)
     trainer.fit(resume=not args.no_resume)
     return 0

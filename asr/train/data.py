@@ -20,6 +20,7 @@ from asr.data.datadir import DataDir
 from asr.data.dataset import Example, SkipReport, audio_reader, ctc_min_frames, screen_utterances
 from asr.features import build_frontend
 from asr.text import Tokenizer
+from asr.train.lazy import LazyExample
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +59,15 @@ class WaveBatch:
         )
 
 
-AnyExample = Example | WaveExample
+AnyExample = Example | WaveExample | LazyExample
 AnyBatch = Batch | WaveBatch
 
 
 def num_frames(example: AnyExample) -> int:
     """Feature frames of an example, precomputed or not."""
-    if isinstance(example, WaveExample):
-        return example.num_frames
-    return int(example.feats.shape[0])
+    if isinstance(example, Example):
+        return int(example.feats.shape[0])
+    return example.num_frames
 
 
 def collate_waves(examples: Sequence[WaveExample]) -> WaveBatch:

@@ -35,7 +35,6 @@ from asr.modeldir import save_model_dir
 from asr.progress import Progress, ProgressWriter
 from asr.text import Tokenizer
 from asr.train import ddp
-from asr.train.batches import pin, prefetched
 from asr.train.build import make_augmentation, make_frontend, make_optimizer, wrap_model
 from asr.train.checkpoint import (
     EPOCH_RE,
@@ -49,12 +48,15 @@ from asr.train.checkpoint import (
     set_rng_state,
     weights_path,
 )
-from asr.train.data import AnyBatch, AnyExample, WaveBatch, WaveExample, make_batch, num_frames
+from asr.train.data import AnyBatch, AnyExample, WaveBatch, WaveExample
 from asr.train.evaluate import evaluate
 from asr.train.interrupt import StopRequest, TrainingInterrupted
+from asr.train.lazy import LazyExample
 from asr.train.losses import ctc_losses, infinite_count
 from asr.train.noise import WeightNoise
 from asr.train.oom import OomPolicy, OutOfMemory, split_batch
+from asr.train.pipeline import TrainingData
+from asr.train.reader import BatchReader, Unreadable
 from asr.train.sampler import BucketBatchSampler
 from asr.train.schedule import make_plateau, set_lr, step_lr
 from asr.train.stats import EpochStats, EpochTotals, StepResult, format_eta
@@ -82,6 +84,7 @@ class Trainer:
         dev_set: Sequence[AnyExample],
         progress: bool = True,
         dist: ddp.DistInfo | None = None,
+        unreadable: Sequence[Unreadable] = (),
     ) -> None:
         if not train_set:
             raise ValueError("no training utterances left after filtering")
@@ -111,19 +114,13 @@ class Trainer:
             seed_everything(tc.seed + 1000 * self.dist.rank)
         self.optimizer = make_optimizer(self.model, tc)
         self.scheduler = make_plateau(self.optimizer, tc)
-        on_the_fly = isinstance(self.train_set[0], WaveExample)
+        on_the_fly = isinstance(self.train_set[0], (WaveExample, LazyExample))
         self.frontend = make_frontend(config, on_the_fly, self.device)
         self.augment, self.wave_augment = make_augmentation(config, on_the_fly)
         self.net, self._ddp = wrap_model(self.model, self.device, self.dist.enabled, tc.compile)
         self.noise = WeightNoise(self.model, tc.weight_noise, tc.seed)
-        self.sampler = BucketBatchSampler(
-            [num_frames(e) for e in self.train_set],
-            tc.max_frames_per_batch,
-            tc.max_utts_per_batch,
-            seed=tc.seed,
-            rank=self.dist.rank,
-            world_size=self.dist.world_size,
-        )
+        self.data = TrainingData(config, self.train_set, self.dev_set, self.wave_augment, self.dist,
+                                 self.exp_dir, unreadable, pin_memory=self.device.type == "cuda")
         self.epoch = 0  # completed epochs
         self.step_in_epoch = 0  # this rank's batches of the current epoch already trained on
         self.global_step = 0  # optimizer updates
@@ -140,22 +137,26 @@ class Trainer:
 
     # -- state -------------------------------------------------------------------------------
 
+    @property
+    def sampler(self) -> BucketBatchSampler:
+        return self.data.sampler
+
+    @property
+    def reader(self) -> BatchReader:
+        return self.data.reader
+
     def _compute_cmvn(self) -> None:
         stats = CmvnStats(self.model.feat_dim)
-        if self.frontend is None:
-            for example in self.train_set:
-                stats.add(example.feats)  # type: ignore[union-attr]
-        else:
-            lengths = [num_frames(e) for e in self.train_set]
-            order = BucketBatchSampler(lengths, self.tc.max_frames_per_batch, self.tc.max_utts_per_batch, shuffle=False)
-            for indices in order.global_batches(0):
-                batch = make_batch([self.train_set[i] for i in indices]).to(self.device)
-                feats, feat_lengths = self._features(batch)
-                for row, length in zip(feats.cpu(), feat_lengths.tolist(), strict=True):
-                    stats.add(row[:length])
+        for batch in self.data.cmvn_batches():
+            feats, feat_lengths = self._features(batch.to(self.device))
+            for row, length in zip(feats.cpu(), feat_lengths.tolist(), strict=True):
+                stats.add(row[:length])
+        self.data.check_unreadable()
         mean, std = stats.mean_std()
         self.model.normalizer.set_stats(mean.to(self.device), std.to(self.device))
-        log.info("global CMVN from %d frames of %d utterances", stats.count, len(self.train_set))
+        used, total = len(self.data.cmvn_sample()), len(self.train_set)
+        log.info("global CMVN from %d frames of %s utterances", stats.count,
+                 f"{used} of {total}" if used < total else total)
 
     def state_dict(self) -> dict:
         return {
@@ -342,27 +343,6 @@ class Trainer:
 
     # -- epochs ------------------------------------------------------------------------------
 
-    def _prepare(self, local: list[list[int]], first: int) -> list[AnyBatch]:
-        """The padded (pinned, perturbed) batches of the update starting at local batch
-        ``first``; runs in the prefetch thread."""
-        if self.wave_augment is not None:
-            # Drawn from (seed, rank, epoch, batch): the same after a resume, whatever the
-            # prefetching has consumed.
-            self.wave_augment.rng = np.random.default_rng((self.tc.seed, self.dist.rank, self.epoch, first))
-        out = []
-        for indices in local[first : first + self.tc.accum_grad]:
-            examples = [self.train_set[i] for i in indices]
-            if self.wave_augment is not None:
-                examples = [self._perturb(e) for e in examples]  # type: ignore[arg-type]
-            batch = make_batch(examples)
-            out.append(pin(batch) if self.device.type == "cuda" else batch)
-        return out
-
-    def _perturb(self, example: WaveExample) -> WaveExample:
-        assert self.wave_augment is not None
-        samples = torch.from_numpy(self.wave_augment(example.samples.numpy()))
-        return dataclasses.replace(example, samples=samples, num_frames=0)
-
     def train_epoch(self, tb=None, limit: int | None = None) -> tuple[float, float, int]:
         """Train on this rank's batches of epoch ``self.epoch`` from ``self.step_in_epoch`` on
         (at most ``limit`` updates). Returns the epoch's loss per utterance, frames per second
@@ -370,23 +350,22 @@ class Trainer:
         from tqdm import tqdm
 
         self.model.train()
-        local = self.sampler.batches(self.epoch)
-        firsts = list(range(self.step_in_epoch, len(local), self.tc.accum_grad))[:limit]
+        batch_count = self.data.local_batches(self.epoch)
         frames = 0
         start = time.perf_counter()
         last_log = (start, 0)
         bar = tqdm(
-            total=len(local), initial=self.step_in_epoch, desc=f"epoch {self.epoch + 1}",
+            total=batch_count, initial=self.step_in_epoch, desc=f"epoch {self.epoch + 1}",
             disable=not (self.progress and self.dist.is_main), leave=False, unit="batch",
         )
-        for first, batches in prefetched(firsts, lambda f: self._prepare(local, f)):
-            utterances = self.sampler.update_utterances(self.epoch, first, len(batches))
-            progress = (self.epoch + first / len(local)) / max(self.tc.epochs, 1)
-            result = self.train_step(batches, utterances, progress)
-            self.step_in_epoch = first + len(batches)
+        for first, count, batches in self.data.updates(self.epoch, self.step_in_epoch, limit):
+            utterances = self.data.update_utterances(self.epoch, first, count)
+            progress = (self.epoch + first / batch_count) / max(self.tc.epochs, 1)
+            result = self.train_step(batches, utterances, progress) if batches else StepResult(updated=False, skipped=count)
+            self.step_in_epoch = first + count
             self.totals.add(result)
-            bar.update(len(batches))
-            self._show_progress(len(local), time.perf_counter() - start)
+            bar.update(count)
+            self._show_progress(batch_count, time.perf_counter() - start)
             if result.updated:
                 frames += result.frames
                 now = time.perf_counter()
@@ -406,9 +385,10 @@ class Trainer:
                 bar.close()
                 self._interrupted(self.save_checkpoint(mid_epoch=True))
             every = self.tc.checkpoint_every_steps
-            if every > 0 and result.updated and self.global_step % every == 0 and self.step_in_epoch < len(local):
+            if every > 0 and result.updated and self.global_step % every == 0 and self.step_in_epoch < batch_count:
                 self.save_checkpoint(mid_epoch=True)
         bar.close()
+        self.data.check_unreadable()
         elapsed = time.perf_counter() - start
         return self.totals.loss / max(self.totals.utterances, 1), frames / max(elapsed, 1e-9), self.totals.skipped
 
@@ -426,7 +406,7 @@ class Trainer:
         return evaluate(
             self.model, examples, self._features, self.tokenizer, self.device,
             self.tc.max_frames_per_batch, self.tc.max_utts_per_batch, self.tc.precision,
-            self.dist if across_ranks else None,
+            self.dist if across_ranks else None, self.data.read,
         )
 
     # -- stopping ----------------------------------------------------------------------------
@@ -514,6 +494,7 @@ class Trainer:
         train_loss, fps, skipped = self.train_epoch(tb)
         if self.dev_set:
             dev_loss, dev_wer, dev_cer = self.evaluate(self.dev_set)
+            self.data.check_unreadable()
         else:
             dev_loss, dev_wer, dev_cer = train_loss, math.nan, math.nan
         self.epoch += 1

@@ -1,0 +1,140 @@
+"""Batches made from training examples for the loop: audio read, resampled and perturbed, and
+padded, in ``torch.utils.data.DataLoader`` worker processes (``train.num_workers``), or in one
+background thread when there are none.
+
+A batch is asked for by its :class:`BatchKey` (epoch, this rank's batch index, the example
+indices), and its random numbers (speed and noise perturbation) come from
+``(seed, rank, epoch, batch index)`` alone. So a run gives the same batches, and the same
+weights, with any number of workers, and a resumed run the same as an uninterrupted one.
+
+The examples may hold their inputs (:class:`~asr.data.dataset.Example` features,
+:class:`~asr.train.data.WaveExample` samples: ``train.preload``) or only refer to them
+(:class:`~asr.train.lazy.LazyExample`); the batches are the same. An utterance whose audio
+cannot be read is left out of its batch and reported with it (the trainer counts it against
+``--max-bad-utts``). A worker that dies stops the run with one line naming it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from asr.data.dataset import Example
+from asr.data.wav_audio import load_utterance_audio
+from asr.errors import AsrError, AudioError
+from asr.train.batches import pin, prefetched
+from asr.train.data import AnyBatch, AnyExample, WaveExample, make_batch
+from asr.train.lazy import LazyExample
+
+Unreadable = tuple[str, str]  # (utt_id, error)
+
+
+class LoaderError(AsrError):
+    """A data loader worker process died (killed, out of memory, crashed)."""
+
+
+@dataclass(frozen=True)
+class BatchKey:
+    epoch: int
+    index: int  # this rank's batch index within the epoch
+    indices: tuple[int, ...]  # example indices of the batch
+
+
+@dataclass
+class ReadBatch:
+    """A padded batch (None when none of its utterances could be read) and what was left out."""
+
+    key: BatchKey | None
+    batch: AnyBatch | None
+    unreadable: list[Unreadable] = field(default_factory=list)
+
+    def pin_memory(self) -> ReadBatch:  # called by the DataLoader with pin_memory=True
+        return ReadBatch(self.key, pin(self.batch) if self.batch is not None else None, self.unreadable)
+
+
+class BatchReader(Dataset):
+    """Map-style dataset of batches: ``reader[BatchKey]`` is a :class:`ReadBatch`.
+
+    ``wave_augment`` (an :class:`~asr.features.augment.WaveformAugment`, or None) perturbs
+    training waveforms; its generator is reseeded for every batch from
+    ``(seed, rank, key.epoch, key.index)``.
+    """
+
+    def __init__(self, examples: Sequence[AnyExample], sample_rate: int, wave_augment=None,
+                 seed: int = 0, rank: int = 0) -> None:
+        self.examples = examples
+        self.sample_rate = sample_rate
+        self.wave_augment = wave_augment
+        self.seed = seed
+        self.rank = rank
+
+    def __getitem__(self, key: BatchKey) -> ReadBatch:
+        rng = None
+        if self.wave_augment is not None:
+            rng = np.random.default_rng((self.seed, self.rank, key.epoch, key.index))
+        read = self.read([self.examples[i] for i in key.indices], rng)
+        read.key = key
+        return read
+
+    def read(self, examples: Sequence[AnyExample], rng: np.random.Generator | None = None) -> ReadBatch:
+        """The batch of ``examples`` in order (perturbed with ``rng`` when given)."""
+        ready: list[AnyExample] = []
+        unreadable: list[Unreadable] = []
+        for example in examples:
+            if isinstance(example, Example):
+                ready.append(example)
+                continue
+            if isinstance(example, LazyExample):
+                try:
+                    samples = load_utterance_audio(example.utterance, self.sample_rate)
+                except AudioError as exc:
+                    unreadable.append((example.utt_id, str(exc)))
+                    continue
+            else:
+                samples = example.samples.numpy()
+            if rng is not None:
+                self.wave_augment.rng = rng
+                samples = self.wave_augment(samples)
+            ready.append(WaveExample(example.utt_id, torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)),
+                                     example.tokens, example.text, example.speaker, example.duration, 0))
+        return ReadBatch(None, make_batch(ready) if ready else None, unreadable)
+
+
+def _worker_death(exc: RuntimeError) -> LoaderError | None:
+    """One line for a dead DataLoader worker (None for other errors)."""
+    text = str(exc)
+    if "DataLoader worker" not in text:
+        return None
+    first = text.strip().splitlines()[0].rstrip(". ")
+    return LoaderError(f"{first}; the run stopped, its last checkpoint is intact: run the same "
+                       "command again to resume (fewer train.num_workers if memory ran out)")
+
+
+def read_batches(reader: BatchReader, keys: Sequence[BatchKey], num_workers: int = 0,
+                 pin_memory: bool = False) -> Iterator[ReadBatch]:
+    """``reader[key]`` for each key in order: by ``num_workers`` DataLoader processes, or with
+    0 by one background thread that makes the next batch while the caller uses this one."""
+    if not keys:
+        return
+    if num_workers <= 0:
+        for _, read in prefetched(list(keys), reader.__getitem__):
+            yield read.pin_memory() if pin_memory else read
+        return
+    loader = DataLoader(reader, batch_size=None, sampler=list(keys), num_workers=num_workers,
+                        pin_memory=pin_memory, prefetch_factor=2)
+    batches = iter(loader)
+    while True:
+        try:
+            read = next(batches)
+        except StopIteration:
+            return
+        except RuntimeError as exc:
+            death = _worker_death(exc)
+            if death is None:
+                raise
+            raise death from None
+        yield read
