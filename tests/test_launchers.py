@@ -1,15 +1,18 @@
 """tools/run_local.sh and tools/run_slurm.sh: Kaldi's `$cmd [opts] JOB=1:N LOG command...`.
 
-The Slurm launcher runs against fake sbatch/srun/squeue/sacct/scancel programs put first on
-PATH: they record their arguments and run the job script locally (array tasks in the
-background, as a cluster would), so submission, waiting and failure reporting are real.
+The Slurm launcher runs against fake sbatch/srun/squeue/sacct/scancel/scontrol (and torchrun)
+programs put first on PATH: they record their arguments and run the job script locally (array
+tasks and batch jobs in the background, as a cluster would; an srun inside a job of several
+nodes once per node), so submission, waiting and failure reporting are real.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -113,15 +116,30 @@ def test_run_local_gpu_request_without_gpu(tmp_path: Path) -> None:
 # ---- Slurm, against fake Slurm programs
 
 FAKE_SBATCH = r"""#!/usr/bin/env bash
-# Fake sbatch: records its arguments, starts every array task in the background.
+# Fake sbatch: records its arguments, starts every array task (or the one batch job, on the
+# hosts gpu-n1..gpu-nN of --nodes=N) in the background.
 state=$FAKE_SLURM_STATE
 printf '%s\n' "sbatch $*" >> "$state/calls"
-array=""; out=""
+array=""; out=""; nodes=1
 for a in "$@"; do
-  case "$a" in --array=*) array=${a#--array=} ;; --output=*) out=${a#--output=} ;; esac
+  case "$a" in
+    --array=*) array=${a#--array=} ;; --output=*) out=${a#--output=} ;;
+    --nodes=*) nodes=${a#--nodes=} ;;
+  esac
 done
 script=${@: -1}
 jobid=$(( $(cat "$state/next" 2>/dev/null || echo 500) + 1 )); echo "$jobid" > "$state/next"
+if [ -z "$array" ]; then
+  if [ "${FAKE_SLURM_KILL_TASK:-}" = job ]; then
+    echo "$jobid|NODE_FAIL" >> "$state/sacct"; echo "$jobid;fakecluster"; exit 0
+  fi
+  hosts=$(for ((n = 1; n <= nodes; n++)); do printf 'gpu-n%d,' $n; done)
+  ( sleep 0.3; SLURM_JOB_ID=$jobid SLURM_JOB_NUM_NODES=$nodes SLURM_JOB_NODELIST=${hosts%,} \
+    bash "$script" ) > "$out" 2>&1 < /dev/null &
+  echo $! >> "$state/pids.$jobid"
+  echo "$jobid;fakecluster"
+  exit 0
+fi
 range=${array%%\%*}; first=${range%-*}; last=${range#*-}
 for ((t = first; t <= last; t++)); do
   if [ "$t" = "${FAKE_SLURM_KILL_TASK:-}" ]; then
@@ -152,11 +170,54 @@ grep "^$job|" "$state/sacct" 2>/dev/null | cut -d'|' -f2 || echo COMPLETED
 """
 
 FAKE_SRUN = r"""#!/usr/bin/env bash
+# Fake srun: outside a job it runs its command (bash SCRIPT) once, into --output; inside a
+# job of several nodes with --ntasks-per-node=1 it runs it once per node, at the same time,
+# with SLURM_NODEID, and exits with the highest exit status, as srun does.
 state=$FAKE_SLURM_STATE
 printf '%s\n' "srun $*" >> "$state/calls"
-out=/dev/null
-for a in "$@"; do case "$a" in --output=*) out=${a#--output=} ;; esac; done
-bash "${@: -1}" > "$out" 2>&1
+out=/dev/null; per_node=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --output=*) out=${1#--output=}; shift ;;
+    --ntasks-per-node=1) per_node=1; shift ;;
+    --*) shift ;;
+    *) break ;;
+  esac
+done
+if [ -z "$per_node" ] || [ -z "${SLURM_JOB_NUM_NODES:-}" ]; then
+  "$@" > "$out" 2>&1
+  exit
+fi
+pids=()
+for ((n = 0; n < SLURM_JOB_NUM_NODES; n++)); do
+  SLURM_NODEID=$n SLURM_PROCID=$n "$@" &
+  pids+=($!)
+done
+rc=0
+for pid in "${pids[@]}"; do wait "$pid"; s=$?; [ $s -gt $rc ] && rc=$s; done
+exit $rc
+"""
+
+FAKE_SCONTROL = r"""#!/usr/bin/env bash
+# Fake `scontrol show hostnames LIST` for LIST = host1,host2,...
+printf '%s\n' "scontrol $*" >> "$FAKE_SLURM_STATE/calls"
+[ "$1 $2" = "show hostnames" ] || exit 1
+tr ',' '\n' <<< "$3"
+"""
+
+FAKE_TORCHRUN = r"""#!/usr/bin/env bash
+# Fake torchrun: records its arguments and node, then runs the program once (--no-python
+# PROGRAM ARGS...).
+printf '%s\n' "torchrun[node ${SLURM_NODEID:-?}] $*" >> "$FAKE_SLURM_STATE/calls"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-python) shift; break ;;
+    --*=*) shift ;;
+    --*) shift 2 ;;
+    *) echo "fake torchrun: only --no-python PROGRAM is supported" >&2; exit 2 ;;
+  esac
+done
+exec "$@"
 """
 
 FAKE_SCANCEL = r"""#!/usr/bin/env bash
@@ -172,6 +233,9 @@ option gpu=* --partition=gpu --gres=gpu:$0
 option mem=* --mem=$0
 option num_threads=* --cpus-per-task=$0
 option time=* --time=$0
+default nodes=1
+option nodes=1
+option nodes=* --nodes=$0 --ntasks=$0 --ntasks-per-node=1
 """
 
 
@@ -181,7 +245,8 @@ def slurm(tmp_path: Path):
     bin_dir.mkdir()
     state.mkdir()
     for name, text in (("sbatch", FAKE_SBATCH), ("squeue", FAKE_SQUEUE), ("sacct", FAKE_SACCT),
-                       ("srun", FAKE_SRUN), ("scancel", FAKE_SCANCEL)):
+                       ("srun", FAKE_SRUN), ("scancel", FAKE_SCANCEL),
+                       ("scontrol", FAKE_SCONTROL), ("torchrun", FAKE_TORCHRUN)):
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
     work = tmp_path / "recipe"
@@ -258,6 +323,188 @@ def test_slurm_config_errors(slurm, tmp_path: Path) -> None:
     result = run("--config", str(tmp_path / "none.conf"), "log/c.log", "true")
     assert result.returncode == 1 and "none.conf' not found" in result.stderr
     assert calls() == []  # nothing was submitted
+
+
+# ---- Slurm across nodes: --nodes N, one torchrun per node
+
+NODE_JOB = """\
+echo "node $SLURM_NODEID of $SLURM_JOB_NUM_NODES: $*"
+exit $(( SLURM_NODEID == ${FAIL_NODE:--1} ? 3 : 0 ))
+"""
+
+TORCHRUN_LINE = (
+    'cmd="srun --ntasks-per-node=1 --kill-on-bad-exit=1 '
+    '${SLURM_CPUS_PER_TASK:+--cpus-per-task=$SLURM_CPUS_PER_TASK }'
+    'torchrun --nnodes 2 --nproc-per-node 4 --rdzv-backend c10d --rdzv-endpoint $head:29500 '
+    '--rdzv-id $SLURM_JOB_ID ${cmd#torchrun }"'
+)
+
+
+def test_slurm_nodes_batch_script(slurm) -> None:
+    """--nodes 2 --gpu 4: one sbatch of 2 nodes × 1 task; its script starts torchrun per node."""
+    run, calls, work = slurm
+    (work / "node_job.sh").write_text(NODE_JOB)
+    result = run("--nodes", "2", "--gpu", "4", "--mem", "64G", "log/train.log",
+                 "torchrun", "--no-python", "bash", "node_job.sh", "--exp-dir", "exp/x")
+    assert result.returncode == 0, result.stderr
+    assert not any(c.startswith("srun") and "bash log/q/" in c for c in calls())  # no srun job
+    (sbatch,) = [c for c in calls() if c.startswith("sbatch")]
+    words = sbatch.split()
+    for option in ("--nodes=2", "--ntasks=2", "--ntasks-per-node=1", "--partition=gpu",
+                   "--gres=gpu:4", "--mem=64G", "--parsable", "--job-name=train",
+                   "--output=log/q/train.out", "log/q/train.sh"):
+        assert option in words, (option, sbatch)
+    assert not any(w.startswith("--array") for w in words)
+    assert words.index("--ntasks=2") > words.index("--ntasks=1")  # the later one wins
+    lines = (work / "log/q/train.sh").read_text().splitlines()
+    i = lines.index("log=log/train.log")
+    assert lines[i + 1:i + 4] == [
+        'head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" 2>/dev/null | head -n 1)',
+        '[ -n "$head" ] || head=$(hostname)',
+        TORCHRUN_LINE,
+    ]
+    # The rendezvous is on the first of the job's hosts (fake scontrol: gpu-n1, gpu-n2).
+    assert "scontrol show hostnames gpu-n1,gpu-n2" in calls()
+    expected = ("torchrun --nnodes 2 --nproc-per-node 4 --rdzv-backend c10d --rdzv-endpoint "
+                "gpu-n1:29500 --rdzv-id 501 --no-python bash node_job.sh --exp-dir exp/x")
+    (srun,) = [c for c in calls() if c.startswith("srun")]
+    assert srun == "srun --ntasks-per-node=1 --kill-on-bad-exit=1 " + expected
+    torchruns = sorted(c for c in calls() if c.startswith("torchrun"))
+    assert torchruns == [f"torchrun[node 0] {expected[9:]}", f"torchrun[node 1] {expected[9:]}"]
+
+
+def test_slurm_nodes_job_runs_waits_and_propagates_status(slurm) -> None:
+    run, calls, work = slurm
+    (work / "node_job.sh").write_text(NODE_JOB)
+    args = ("--nodes", "2", "--gpu", "4", "log/train.log",
+            "torchrun", "--no-python", "bash", "node_job.sh", "--exp-dir", "exp/x")
+    result = run(*args)
+    assert result.returncode == 0, result.stderr
+    assert "submitted Slurm job 501 (2 nodes)" in result.stderr
+    assert any(c.startswith("squeue") for c in calls())  # it waited for the batch job
+    log = (work / "log/train.log").read_text().splitlines()
+    assert log[0].startswith("# srun --ntasks-per-node=1 --kill-on-bad-exit=1 torchrun --nnodes 2")
+    assert "--rdzv-endpoint gpu-n1:29500 --rdzv-id 501 --no-python bash node_job.sh" in log[0]
+    assert "node 0 of 2: --exp-dir exp/x" in log and "node 1 of 2: --exp-dir exp/x" in log
+    assert log[-1].startswith("# Ended (code 0)")
+    assert (work / "log/q/train.status.1").read_text() == "0\n"
+
+    # One node failing fails the job, with its exit status.
+    result = run(*args, extra_env={"FAIL_NODE": "1"})
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1].endswith("job failed (code 3); see log/train.log")
+    log = (work / "log/train.log").read_text().splitlines()
+    assert "node 0 of 2: --exp-dir exp/x" in log and log[-1].startswith("# Ended (code 3)")
+
+    # A job that Slurm killed (no exit status) is reported with sacct's state.
+    result = run(*args, extra_env={"FAKE_SLURM_KILL_TASK": "job"})
+    assert result.returncode == 1
+    assert "job left no exit status (Slurm state: NODE_FAIL)" in result.stderr
+
+
+def test_slurm_nodes_fallback_host_port_and_nproc_from_the_command(slurm) -> None:
+    """No scontrol: the batch step's own host; ASR_RDZV_PORT; the command's --nproc_per_node."""
+    run, calls, work = slurm
+    (work.parent / "bin" / "scontrol").unlink()
+    assert shutil.which("scontrol") is None, "a real scontrol is on PATH"
+    (work / "node_job.sh").write_text(NODE_JOB)
+    result = run("--nodes", "3", "--gpu", "8", "log/t.log", "torchrun", "--nproc_per_node=8",
+                 "--no-python", "bash", "node_job.sh", extra_env={"ASR_RDZV_PORT": "29611"})
+    assert result.returncode == 0, result.stderr
+    host = subprocess.run(["hostname"], capture_output=True, text=True).stdout.strip()
+    torchruns = [c for c in calls() if c.startswith("torchrun")]
+    assert len(torchruns) == 3
+    for call in torchruns:
+        assert call.split(" ", 2)[2] == (
+            f"torchrun --nnodes 3 --rdzv-backend c10d --rdzv-endpoint {host}:29611 --rdzv-id 501 "
+            "--nproc_per_node=8 --no-python bash node_job.sh")[9:]
+    assert "--nodes=3" in next(c for c in calls() if c.startswith("sbatch")).split()
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--nodes", "0", "log/t.log", "torchrun", "x.py"), "--nodes 0: the number of nodes must be"),
+    (("--nodes", "two", "log/t.log", "torchrun", "x.py"), "--nodes two: the number of nodes"),
+    (("--nodes", "2", "JOB=1:3", "log/t.JOB.log", "torchrun", "x.py"),
+     "--nodes 2 runs one job across nodes; it cannot be used with the job range JOB=1:3"),
+    (("--nodes", "2", "log/t.log", "python", "x.py"),
+     "--nodes 2 starts one torchrun per node; the command must begin with torchrun, not 'python'"),
+    (("--nodes", "2", "log/t.log", "torchrun", "--standalone", "x.py"),
+     "--nodes 2 sets torchrun's rendezvous itself; remove --standalone from the command"),
+    (("--nodes", "2", "log/t.log", "torchrun", "--master_addr=h", "x.py"),
+     "remove --master_addr from the command"),
+    (("--nodes", "2", "--gpu", "4", "log/t.log", "torchrun", "--nproc_per_node=8", "x.py"),
+     "--gpu 4 but the command's torchrun starts 8 processes per node"),
+])
+def test_slurm_nodes_usage_errors_in_one_line(slurm, args, message) -> None:
+    run, calls, work = slurm
+    result = run(*args)
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert message in result.stderr, result.stderr
+    assert calls() == [] and not (work / "log").exists()  # nothing written or submitted
+
+
+def test_slurm_nodes_one_is_the_single_node_job(slurm) -> None:
+    """--nodes 1 (and the config's default nodes=1) leave the job exactly as without it."""
+    run, calls, work = slurm
+    result = run("--gpu", "2", "log/one.log", "torchrun", "--no-python", "echo", "hi")
+    assert result.returncode == 0, result.stderr
+    before = (work / "log/q/one.sh").read_text()
+    result = run("--nodes", "1", "--gpu", "2", "log/one.log", "torchrun", "--no-python", "echo",
+                 "hi")
+    assert result.returncode == 0, result.stderr
+    assert (work / "log/q/one.sh").read_text() == before
+    srun = "srun --export=ALL --ntasks=1 --partition=gpu --gres=gpu:2 --job-name=one " \
+           "--output=log/q/one.out bash log/q/one.sh"
+    assert [c for c in calls() if not c.startswith("torchrun")] == [srun, srun]
+    assert before == f"""\
+#!/usr/bin/env bash
+# Written by run_slurm.sh for: torchrun --no-python echo hi
+cd {work} || exit 1
+[ -f ./path.sh ] && . ./path.sh
+task=${{SLURM_ARRAY_TASK_ID:-1}}
+cmd=torchrun\\ --no-python\\ echo\\ hi
+log=log/one.log
+mkdir -p "$(dirname "$log")"
+printf "# %s\\n# Started at %s on %s\\n#\\n" "$cmd" "$(date)" "$(hostname)" > "$log"
+start=$(date +%s)
+bash -c "set -o pipefail; $cmd" >> "$log" 2>&1 < /dev/null
+status=$?
+elapsed=$(( $(date +%s) - start ))
+printf "# Accounting: time=%d threads=%s\\n# Ended (code %d) at %s, elapsed time %d seconds\\n" \
+"$elapsed" "${{SLURM_CPUS_PER_TASK:-1}}" "$status" "$(date)" "$elapsed" >> "$log"
+status_file=log/q/one.status.$task
+echo "$status" > "$status_file.tmp" && mv "$status_file.tmp" "$status_file"
+exit $status
+"""
+    # A job range with --nodes 1 is the array job as before.
+    result = run("--nodes", "1", "JOB=1:2", "log/a.JOB.log", "true")
+    assert result.returncode == 0, result.stderr
+    sbatch = next(c for c in calls() if c.startswith("sbatch")).split()
+    assert "--array=1-2" in sbatch and not any(w.startswith("--nodes") for w in sbatch)
+
+
+def test_slurm_nodes_with_the_real_torchrun(slurm) -> None:
+    """The srun torchrun line rendezvouses for real: 2 'nodes' × 2 processes on this host."""
+    run, calls, work = slurm
+    venv_bin = Path(sys.executable).parent
+    if not (venv_bin / "torchrun").exists():
+        pytest.skip("torchrun not installed")
+    (work.parent / "bin" / "torchrun").unlink()
+    (work.parent / "bin" / "scontrol").unlink()  # the head is then `hostname`
+    with socket.socket() as sock:
+        sock.bind(("", 0))
+        port = sock.getsockname()[1]
+    (work / "rank.sh").write_text('echo "rank $RANK of $WORLD_SIZE on node $SLURM_NODEID"\n')
+    result = run("--nodes", "2", "--gpu", "2", "log/real.log", "torchrun", "--no-python",
+                 "bash", "rank.sh", extra_env={
+                     "ASR_RDZV_PORT": str(port),
+                     "PATH": f"{work.parent / 'bin'}:{venv_bin}:{os.environ['PATH']}"})
+    log = (work / "log/real.log").read_text()
+    assert result.returncode == 0, result.stderr + log
+    ranks = sorted(line for line in log.splitlines() if line.startswith("rank "))
+    assert [r.split(" on ")[0] for r in ranks] == [f"rank {r} of 4" for r in range(4)]
+    assert {r.split(" on ")[1] for r in ranks} == {"node 0", "node 1"}
 
 
 @pytest.mark.gpu

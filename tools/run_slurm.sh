@@ -15,6 +15,8 @@
 #   --config FILE       default: conf/slurm.conf here, else the toolkit's conf/slurm.conf
 #   --mem 4G            --gpu N           --num-threads N           --time 4:00:00
 #   --max-jobs-run M    at most M array tasks at once (sbatch --array=1-N%M)
+#   --nodes N           one job across N nodes (default 1), for a COMMAND that begins with
+#                       torchrun: see "Several nodes" below
 #   --poll-interval S   seconds between squeue polls (default 10)
 #   --sync-timeout S    after the job left the queue, how long to wait for status files on a
 #                       shared file system (default 60)
@@ -25,6 +27,19 @@
 #   default gpu=0                      value used when the option is not given
 #   option gpu=0 --partition cpu       what to add for an exact value
 #   option gpu=* --gres=gpu:$0         what to add for any other value ($0 is the value)
+#
+# Several nodes (--nodes N, N > 1; not with a JOB range): COMMAND must begin with torchrun, as
+# run.sh's training command does (torchrun --nproc_per_node=G ... -m asr.cli.main train ...).
+# The job is one `sbatch` with the config's nodes rule (--nodes=N --ntasks=N
+# --ntasks-per-node=1) besides the other resources, which Slurm applies per node (--gpu G,
+# --mem X); the launcher waits for it as for an array. Its batch step, on the first node, runs
+#   srun --ntasks-per-node=1 --kill-on-bad-exit=1 torchrun --nnodes N [--nproc-per-node G]
+#     --rdzv-backend c10d --rdzv-endpoint HEAD:PORT --rdzv-id $SLURM_JOB_ID <COMMAND's torchrun arguments>
+# (one torchrun per node; --nproc-per-node G from --gpu G, or 1, unless COMMAND sets it): HEAD
+# is the first host of `scontrol show hostnames "$SLURM_JOB_NODELIST"` (`hostname` when
+# scontrol is missing), PORT is $ASR_RDZV_PORT (default 29500). Every node's output goes to
+# the one LOG. COMMAND must not set torchrun's own --nnodes, --node-rank, --master-addr,
+# --master-port, --rdzv-* or --standalone.
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/launcher_lib.sh"
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -72,6 +87,51 @@ while read -r kind spec rest || [ -n "$kind" ]; do
   esac
 done < <(sed 's/#.*//' "$config")
 [ ${#submit[@]} -gt 0 ] || { echo "$0: $config has no 'command sbatch ...' line" >&2; exit 1; }
+
+# --- several nodes: one torchrun per node, rendezvous on the first host
+nodes=${given[nodes]:-${defaults[nodes]:-1}}
+multinode=""
+if [[ ! "$nodes" =~ ^[1-9][0-9]*$ ]]; then
+  echo "$0: --nodes $nodes: the number of nodes must be a whole number, 1 or more" >&2; exit 2
+elif [ "$nodes" -gt 1 ]; then
+  if [ -n "$launcher_jobvar" ]; then
+    echo "$0: --nodes $nodes runs one job across nodes; it cannot be used with the job range" \
+      "$launcher_jobvar=$launcher_first:$launcher_last" >&2; exit 2
+  fi
+  if [ "$1" != torchrun ]; then
+    echo "$0: --nodes $nodes starts one torchrun per node; the command must begin with" \
+      "torchrun, not '$1'" >&2; exit 2
+  fi
+  nproc=""; prev=""
+  for arg in "${@:2}"; do   # torchrun's own options: up to -m or the program
+    case "$prev" in --nproc-per-node|--nproc_per_node) nproc=$arg ;; esac
+    case "$arg" in
+      -m|--) break ;;
+      --nnodes|--nnodes=*|--node-rank*|--node_rank*|--master-addr*|--master_addr*|\
+      --master-port*|--master_port*|--rdzv*|--standalone)
+        echo "$0: --nodes $nodes sets torchrun's rendezvous itself; remove ${arg%%=*} from" \
+          "the command" >&2; exit 2 ;;
+      --nproc-per-node=*|--nproc_per_node=*) nproc=${arg#*=} ;;
+    esac
+    prev=$arg
+  done
+  gpus=${given[gpu]:-${defaults[gpu]:-0}}
+  if [ -n "$nproc" ] && [[ "$nproc" =~ ^[0-9]+$ && "$gpus" =~ ^[1-9][0-9]*$ ]] \
+      && [ "$nproc" != "$gpus" ]; then
+    echo "$0: --gpu $gpus but the command's torchrun starts $nproc processes per node" >&2; exit 2
+  fi
+  port=${ASR_RDZV_PORT:-29500}
+  if [[ ! "$port" =~ ^[1-9][0-9]*$ ]]; then
+    echo "$0: ASR_RDZV_PORT=$port: the rendezvous port must be a number" >&2; exit 2
+  fi
+  multinode="torchrun --nnodes $nodes"
+  if [ -z "$nproc" ]; then
+    [[ "$gpus" =~ ^[1-9][0-9]*$ ]] || gpus=1
+    multinode+=" --nproc-per-node $gpus"
+  fi
+  multinode+=" --rdzv-backend c10d --rdzv-endpoint \$head:$port --rdzv-id \$SLURM_JOB_ID"
+fi
+
 slurm_opts=("${submit[@]:1}")
 keys=$(printf '%s\n' "${!defaults[@]}" "${!given[@]}" | sort -u)
 for key in $keys; do
@@ -106,6 +166,12 @@ rm -f "$qdir/$name".status.*
   if [ -n "$launcher_jobvar" ]; then
     printf 'cmd=${cmd//%s/$task}\nlog=${log//%s/$task}\n' "$launcher_jobvar" "$launcher_jobvar"
   fi
+  if [ -n "$multinode" ]; then
+    # The batch step runs on the first node of the allocation: the rendezvous host.
+    echo 'head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" 2>/dev/null | head -n 1)'
+    echo '[ -n "$head" ] || head=$(hostname)'
+    printf 'cmd="srun --ntasks-per-node=1 --kill-on-bad-exit=1 ${SLURM_CPUS_PER_TASK:+--cpus-per-task=$SLURM_CPUS_PER_TASK }%s ${cmd#torchrun }"\n' "$multinode"
+  fi
   echo 'mkdir -p "$(dirname "$log")"'
   echo 'printf "# %s\n# Started at %s on %s\n#\n" "$cmd" "$(date)" "$(hostname)" > "$log"'
   echo 'start=$(date +%s)'
@@ -134,7 +200,7 @@ cancel() {
 }
 trap cancel INT TERM
 
-if [ -z "$launcher_jobvar" ]; then
+if [ -z "$launcher_jobvar" ] && [ -z "$multinode" ]; then
   # A single job: srun blocks until it ends and returns its exit status.
   srun "${slurm_opts[@]}" --job-name="$name" --output="$qdir/$name.out" bash "$script"
   rc=$?
@@ -150,12 +216,19 @@ if [ -z "$launcher_jobvar" ]; then
   exit 0
 fi
 
-array="$launcher_first-$launcher_last${max_jobs:+%$max_jobs}"
-out=$(sbatch "${slurm_opts[@]}" --parsable --job-name="$name" --array="$array" \
-  --output="$qdir/$name-%a.out" "$script") || {
+# A job range is one array job; a job across nodes one batch job whose batch step starts the
+# other nodes' torchrun with srun. Either is waited for by polling squeue.
+if [ -n "$multinode" ]; then
+  what="$nodes nodes"
+  job_opts=(--output="$qdir/$name.out")
+else
+  what="$launcher_first-$launcher_last${max_jobs:+%$max_jobs}"
+  job_opts=(--array="$what" --output="$qdir/$name-%a.out")
+fi
+out=$(sbatch "${slurm_opts[@]}" --parsable --job-name="$name" "${job_opts[@]}" "$script") || {
   echo "$0: sbatch failed: $out" >&2; exit 1; }
 jobid=${out%%;*}
-echo "$0: submitted Slurm job $jobid ($array): $command_line" >&2
+echo "$0: submitted Slurm job $jobid ($what): $command_line" >&2
 
 all_done() {
   local t
@@ -172,6 +245,21 @@ while ! all_done; do
   fi
   sleep "$poll"
 done
+
+if [ -n "$multinode" ]; then
+  status_file=$qdir/$name.status.$launcher_first
+  if [ ! -f "$status_file" ]; then
+    state=$(sacct -n -P -j "$jobid" -o State 2>/dev/null | head -n 1)
+    echo "$0: job left no exit status (Slurm state: ${state:-unknown}); see $log_pattern and $qdir/$name.out" >&2
+    exit 1
+  fi
+  status=$(cat "$status_file")
+  if [ "$status" != 0 ]; then
+    echo "$0: job failed (code $status); see $log_pattern" >&2
+    exit 1
+  fi
+  exit 0
+fi
 
 failed=()
 for ((t = launcher_first; t <= launcher_last; t++)); do

@@ -3,7 +3,13 @@
 # Local machine (default): tools/run_local.sh, like Kaldi's run.pl.
 # Slurm cluster: ASR_LAUNCHER=slurm ./run.sh ...: tools/run_slurm.sh, like Kaldi's slurm.pl;
 # partitions, GPUs and memory come from conf/slurm.conf here, else the toolkit's
-# conf/slurm.conf. run.sh adds --gpu N to $train_cmd for a torchrun job on N GPUs.
+# conf/slurm.conf. run.sh adds --gpu N to $train_cmd for a torchrun job on N GPUs, and
+# --nodes M (run.sh --nodes M) for one torchrun per node on M nodes.
+# Training memory is per node. The training audio is read per batch by DataLoader workers
+# (train.preload: false, the default), not held in RAM (23-221 GB per process for 100-960 h
+# when preloaded), so a node needs its ranks (CUDA context, model, optimizer state and
+# checkpoint copies: a few GB each), their workers and pinned batches: about 64 GB for 8 ranks
+# (an estimate, not measured). With train.preload: true ask for the corpus's size per rank.
 case "${ASR_LAUNCHER:-local}" in
   local)
     export prep_cmd="run_local.sh"
@@ -12,7 +18,7 @@ case "${ASR_LAUNCHER:-local}" in
     ;;
   slurm)
     export prep_cmd="run_slurm.sh --mem 4G --time 2:00:00"
-    export train_cmd="run_slurm.sh --mem 200G --time 96:00:00"
+    export train_cmd="run_slurm.sh --mem 64G --time 96:00:00"
     export decode_cmd="run_slurm.sh --mem 16G --time 8:00:00"
     ;;
   *)

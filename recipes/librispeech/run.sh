@@ -6,15 +6,22 @@
 # LibriSpeech LM corpus), its weight and word score tuned on dev-clean.
 #
 #   ./run.sh [--stage N] [--stop-stage M] [--corpus-dir DIR] [--subset 100|460|960]
-#            [--ngpu N] [--nj N] [--lm-source openslr|lmplz|train]
+#            [--ngpu N] [--nodes N] [--nj N] [--lm-source openslr|lmplz|train]
 #
 # Stages: 0 download (only the parts not found under --corpus-dir; archives verified by
 # SHA-256 and MD5), 1 data prep (--nj jobs per part through $prep_cmd), 2 the word LM,
-# 3 training (torchrun on --ngpu GPUs through $train_cmd), 4 greedy decoding (--nj jobs),
-# 5 4-gram decoding: lexicon of the LM vocabulary in BPE pieces, weight sweep on dev-clean,
-# the best pair on every set (--nj jobs), 6 the results table (exp/results.md).
+# 3 training (torchrun on --ngpu GPUs on each of --nodes nodes, through $train_cmd), 4 greedy
+# decoding (--nj jobs), 5 4-gram decoding: lexicon of the LM vocabulary in BPE pieces, weight
+# sweep on dev-clean, the best pair on every set (--nj jobs), 6 the results table
+# (exp/results.md).
 # A stage that finished leaves a .done marker and is skipped on a rerun; training resumes from
 # its newest checkpoint.
+#
+# Several nodes (Slurm only): ASR_LAUNCHER=slurm ./run.sh --stage 3 --ngpu 8 --nodes 2
+# trains on 2 nodes × 8 GPUs: one sbatch job of 2 nodes, one torchrun per node, the rendezvous
+# on the job's first host (tools/run_slurm.sh --nodes). data/, exp/ and this directory must be
+# on a file system that every node sees; the ranks check at start-up that they read the same
+# data and stop with one line if not.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -29,8 +36,9 @@ lm_order=4
 lm_weights=0.5,0.75,1,1.25,1.5
 word_scores=-1,0,1,2
 beam=50
-ngpu=1                # GPUs per node for torchrun (1: plain asr train)
-torchrun_opts=""      # e.g. "--nnodes 2 --node-rank 0 --master-addr HOST --master-port 29500"
+ngpu=1                # GPUs per node for torchrun (1 on 1 node: plain asr train)
+nodes=1               # nodes for training (> 1: ASR_LAUNCHER=slurm; $train_cmd gets --nodes N)
+torchrun_opts=""      # e.g. "--standalone"; with --nodes > 1 the launcher sets the rendezvous
 nj=8                  # data prep and decoding jobs (each 4-gram decoding job loads the LM)
 train_opts=""         # extra `asr train` options, e.g. "--set train.epochs=30"
 help_message="Usage: $0 [options]   (LibriSpeech, BPE CTC with a 4-gram LM)"
@@ -43,6 +51,12 @@ case "$subset" in
   100|460|960) ;;
   *) echo "$0: --subset must be 100, 460 or 960, not '$subset'" >&2; exit 1 ;;
 esac
+case "$nodes" in
+  ''|0*|*[!0-9]*) echo "$0: --nodes must be a whole number, 1 or more, not '$nodes'" >&2; exit 1 ;;
+esac
+if [ $nodes -gt 1 ] && [ "${ASR_LAUNCHER:-local}" != slurm ]; then
+  echo "$0: --nodes $nodes needs the Slurm launcher (ASR_LAUNCHER=slurm)" >&2; exit 1
+fi
 case "$lm_source" in
   openslr|lmplz|train) ;;
   *) echo "$0: --lm-source must be openslr, lmplz or train, not '$lm_source'" >&2; exit 1 ;;
@@ -110,16 +124,18 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ] && [ ! -f data/lang/.done ]; then
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ] && [ ! -f $exp/.done ]; then
-  log "stage 3: training on $train ($ngpu GPU(s); log: $exp/train.log)"
+  where="$ngpu GPU(s)"; [ $nodes -gt 1 ] && where="$where on each of $nodes nodes"
+  log "stage 3: training on $train ($where; log: $exp/train.log)"
   rm -rf $exp/decode_*
   start=$SECONDS
-  if [ $ngpu -gt 1 ]; then
+  if [ $ngpu -gt 1 ] || [ $nodes -gt 1 ]; then
     launcher=(torchrun --nproc_per_node=$ngpu $torchrun_opts -m asr.cli.main train)
   else
     launcher=(asr train)
   fi
   gpu_opt=()
   [ "${ASR_LAUNCHER:-local}" = slurm ] && gpu_opt=(--gpu $ngpu)
+  if [ $nodes -gt 1 ]; then gpu_opt+=(--nodes $nodes); fi
   # shellcheck disable=SC2086  # train_opts is a list of options
   train.sh $exp $train_cmd "${gpu_opt[@]}" $exp/log/train.log \
     "${launcher[@]}" --train $train --dev $dev --exp-dir $exp --no-progress \
