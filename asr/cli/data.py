@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from asr.cli import data_dirs, data_features
+from asr.cli import data_dirs, data_features, data_shards
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -15,5 +15,5 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     actions = p.add_subparsers(dest="data_command", metavar="ACTION")
     actions.required = True
-    for module in (data_dirs, data_features):
+    for module in (data_dirs, data_features, data_shards):
         module.add_parsers(actions)
