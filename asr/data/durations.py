@@ -3,13 +3,19 @@ there are headers (as Kaldi's ``utils/data/get_utt2dur.sh``)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+from asr.data.datadir import DataDir
 from asr.data.datafiles import DataFiles
 from asr.data.files import parse_segment
-from asr.data.tables import format_float, write_kaldi_map
+from asr.data.tables import format_float, read_kaldi_map, write_kaldi_map
+from asr.data.utterance import Utterance
 from asr.data.wav_audio import entry_duration
+from asr.data.wavscp import pipes_allowed
 from asr.errors import AudioError, DataDirError
+
+log = logging.getLogger(__name__)
 
 
 def recording_durations(data: DataFiles, allow_pipes: bool = False) -> dict[str, float]:
@@ -74,3 +80,72 @@ def get_durations(path: str | Path, allow_pipes: bool = False) -> dict[str, Path
     write_kaldi_map(path / "utt2dur", {k: format_float(round(v, 6)) for k, v in utts.items()})
     written["utt2dur"] = path / "utt2dur"
     return written
+
+
+Unreadable = tuple[str, str]  # (utt_id, error)
+
+
+def _measure(utt: Utterance, allow_pipes: bool) -> float | None:
+    """Seconds of one utterance from its segment or its audio header (None: needs a command
+    that is not allowed). Raises :class:`AudioError` for a file that cannot be read."""
+    if utt.segment is not None and utt.segment.end != -1:
+        return utt.segment.end - utt.segment.start
+    seconds = entry_duration(utt.wav, allow_pipes)
+    if seconds is None or utt.segment is None:
+        return seconds
+    return seconds - utt.segment.start
+
+
+def measure_utterances(data: DataDir) -> tuple[dict[str, float], list[Unreadable]]:
+    """Seconds per utterance from segments and headers, and the (utt_id, error) of those whose
+    audio cannot be opened; an entry read through a command that is not allowed is an error."""
+    allow_pipes = pipes_allowed(None)
+    seconds: dict[str, float] = {}
+    unreadable: list[Unreadable] = []
+    for utt in data.utterances:
+        try:
+            measured = _measure(utt, allow_pipes)
+        except AudioError as exc:
+            unreadable.append((utt.utt_id, str(exc)))
+            continue
+        if measured is None:
+            raise DataDirError(
+                f"{data.path}/wav.scp: '{utt.utt_id}' is read through a command, so its "
+                "duration needs running it: write utt2dur first (asr data get-durations "
+                "--allow-pipes), or set train.preload: true"
+            )
+        seconds[utt.utt_id] = measured
+    return seconds, unreadable
+
+
+def read_utt2dur(path: Path) -> dict[str, float]:
+    """``utt2dur`` as seconds per utterance; a value that is not a number names the line."""
+    seconds = {}
+    for utt, value in read_kaldi_map(path).items():
+        try:
+            seconds[utt] = float(value)
+        except ValueError:
+            raise DataDirError(f"{path}: '{utt}': '{value}' is not a duration in seconds; "
+                               "delete the file to have it computed again") from None
+    return seconds
+
+
+def durations_or_measure(data: DataDir) -> tuple[dict[str, float], list[Unreadable]]:
+    """Seconds per utterance of a data dir: its ``utt2dur``, else measured from the headers
+    (:func:`measure_utterances`) and written to ``utt2dur`` when every utterance could be
+    measured (logged; a read-only data dir only loses the cache). Returns the seconds and the
+    unreadable utterances."""
+    path = data.path / "utt2dur"
+    if path.is_file():
+        return read_utt2dur(path), []
+    seconds, unreadable = measure_utterances(data)
+    if unreadable:
+        log.info("%s: no utt2dur; measured the audio headers (%d unreadable, so none written)",
+                 data.path, len(unreadable))
+        return seconds, unreadable
+    try:
+        write_kaldi_map(path, {u: format_float(round(s, 6)) for u, s in seconds.items()})
+        log.info("%s: no utt2dur; computed it from the audio headers and wrote %s", data.path, path)
+    except OSError as exc:
+        log.info("%s: no utt2dur; computed it from the audio headers (not written: %s)", data.path, exc)
+    return seconds, unreadable

@@ -190,9 +190,8 @@ def write_shards(
     manifest. Utterances whose audio cannot be read are skipped with a warning and listed in
     the manifest (``skipped``). An older manifest is removed first and shards of an earlier,
     larger run that the new manifest does not list are deleted at the end."""
-    from asr.data.dataset import SkipReport
+    from asr.data.durations import durations_or_measure
     from asr.data.wav_audio import load_utterance_audio
-    from asr.train.lazy import utterance_seconds
 
     wds = _webdataset()
     if utts_per_shard < 1:
@@ -204,9 +203,9 @@ def write_shards(
     data = read_data_dir(data_dir, require_text=False, allow_pipes=allow_pipes)
     if not data.utterances:
         raise DataDirError(f"{data.path}: no utterances in wav.scp")
-    report = SkipReport()
-    seconds = utterance_seconds(data, report, None)  # writes utt2dur when it is missing
-    skipped = list(report.unreadable)
+    seconds, skipped = durations_or_measure(data)  # writes utt2dur when it is missing
+    for utt_id, error in skipped:
+        log.warning("utterance %s: %s (skipped)", utt_id, error)
     bad = {u for u, _ in skipped}
     utts = [u for u in data.utterances if u.utt_id not in bad]
     out = Path(out_dir)

@@ -53,6 +53,19 @@ def init_distributed(device: str = "auto") -> DistInfo:
     return info
 
 
+def rank_device(device: torch.device, info: DistInfo) -> torch.device:
+    """The device of this rank: its own GPU (``LOCAL_RANK``) under DDP on CUDA."""
+    if device.type == "cuda" and info.enabled:
+        return torch.device("cuda", info.local_rank)
+    return device
+
+
+def rank_seed(seed: int, info: DistInfo) -> int:
+    """The seed of this rank's random stream after the model is built: the same initial
+    weights on every rank (built from ``seed``), different dropout masks."""
+    return seed + 1000 * info.rank
+
+
 def shutdown() -> None:
     if dist.is_initialized():
         dist.barrier()

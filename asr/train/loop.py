@@ -15,7 +15,6 @@ Layout of an experiment directory (written by rank 0 only)::
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import math
 import random
@@ -31,25 +30,17 @@ from asr.config import ExperimentConfig, save_config
 from asr.errors import AsrError
 from asr.features import CmvnStats
 from asr.model import build_model, count_parameters, graves_weight_count
-from asr.modeldir import save_model_dir
 from asr.progress import Progress, ProgressWriter
 from asr.text import Tokenizer
 from asr.train import ddp
+from asr.train import resume as resuming
 from asr.train.build import make_augmentation, make_frontend, make_optimizer, wrap_model
 from asr.train.checkpoint import (
-    EPOCH_RE,
-    CheckpointError,
     Checkpoints,
-    average_weights,
-    epoch_checkpoints,
-    load_file,
-    load_weights,
-    rng_state,
-    set_rng_state,
-    weights_path,
 )
 from asr.train.data import AnyBatch, AnyExample, WaveBatch, WaveExample
 from asr.train.evaluate import evaluate
+from asr.train.export_model import export_final
 from asr.train.interrupt import StopRequest, TrainingInterrupted
 from asr.train.lazy import LazyExample
 from asr.train.losses import ctc_losses, infinite_count
@@ -102,16 +93,13 @@ class Trainer:
         self.dev_set = list(dev_set)
         self.progress = progress
         self.dist = dist or ddp.DistInfo()
-        self.device = resolve_device(tc.device)
-        if self.device.type == "cuda" and self.dist.enabled:
-            self.device = torch.device("cuda", self.dist.local_rank)
+        self.device = ddp.rank_device(resolve_device(tc.device), self.dist)
         if self.device.type == "cpu" and tc.num_threads > 0:
             torch.set_num_threads(tc.num_threads)
         seed_everything(tc.seed)
         self.model = build_model(config.model, config.features, len(tokenizer)).to(self.device)
         if self.dist.enabled:
-            # Same initial weights on every rank (seeded above), different dropout masks.
-            seed_everything(tc.seed + 1000 * self.dist.rank)
+            seed_everything(ddp.rank_seed(tc.seed, self.dist))
         self.optimizer = make_optimizer(self.model, tc)
         self.scheduler = make_plateau(self.optimizer, tc)
         on_the_fly = isinstance(self.train_set[0], (WaveExample, LazyExample))
@@ -159,88 +147,23 @@ class Trainer:
                  f"{used} of {total}" if used < total else total)
 
     def state_dict(self) -> dict:
-        return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "epoch": self.epoch,
-            "step_in_epoch": self.step_in_epoch,
-            "global_step": self.global_step,
-            "best_dev_loss": self.best_dev_loss,
-            "best_dev_wer": self.best_dev_wer,
-            "best_epoch": self.best_epoch,
-            "history": self.history,
-            "infinite_losses": self.infinite_losses,
-            "totals": dataclasses.asdict(self.totals),
-            "world_size": self.dist.world_size,
-            "accum_grad": self.tc.accum_grad,
-            # One entry per rank, so that each rank resumes its own random stream.
-            "rng": ddp.all_gather(rng_state(), self.dist),
-        }
+        """The full training state (:func:`asr.train.resume.training_state`; every rank)."""
+        return resuming.training_state(self)
 
     def load_state_dict(self, state: dict) -> None:
-        mid_epoch = int(state.get("step_in_epoch", 0))
-        if mid_epoch and (state.get("world_size"), state.get("accum_grad")) != (self.dist.world_size, self.tc.accum_grad):
-            raise CheckpointError(
-                f"{self.ckpt_dir}: the newest checkpoint is mid-epoch with {state.get('world_size')} "
-                f"rank(s) and accum_grad {state.get('accum_grad')}; resume with the same, or remove "
-                "its step-*.pt to resume from the last epoch end"
-            )
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.epoch = int(state["epoch"])
-        self.step_in_epoch = mid_epoch
-        self.global_step = int(state.get("global_step", 0))
-        self.best_dev_loss = float(state["best_dev_loss"])
-        self.best_dev_wer = float(state.get("best_dev_wer", math.inf))
-        self.best_epoch = int(state["best_epoch"])
-        self.history = list(state["history"])
-        self.infinite_losses = int(state["infinite_losses"])
-        self.totals = EpochTotals(**state["totals"]) if "totals" in state else EpochTotals()
-        if "rng" in state:
-            states = state["rng"]
-            set_rng_state(states[self.dist.rank] if self.dist.rank < len(states) else states[0])
-        else:  # written before per-rank random states were kept
-            torch.set_rng_state(state["rng_torch"])
-            random.setstate((3, tuple(int(x) for x in state["rng_python"].tolist()), None))
+        resuming.restore_state(self, state)
 
     def resume(self) -> bool:
-        if self.dist.is_main:
-            self.checkpoints.remove_incomplete()
-        path = self.checkpoints.latest()
-        if path is None:
-            return False
-        self.load_state_dict(load_file(path))
-        where = f"epoch {self.epoch}" + (f", batch {self.step_in_epoch}" if self.step_in_epoch else "")
-        log.info(
-            "resumed from %s (%s, update %d, best dev loss %.4f at epoch %d)",
-            path, where, self.global_step, self.best_dev_loss, self.best_epoch,
-        )
-        return True
+        """Restore the newest checkpoint of the run; False when there is none."""
+        return resuming.resume_latest(self)
 
     def save_checkpoint(self, mid_epoch: bool = False) -> Path | None:
-        """Write the full training state (rank 0; every rank must call it, as the random states
-        of all ranks are gathered)."""
-        state = self.state_dict()
-        if not self.dist.is_main:
-            return None
-        return self.checkpoints.save(state, self.epoch, self.global_step, mid_epoch)
+        """Write the full training state (rank 0; every rank must call it)."""
+        return resuming.save_checkpoint(self, mid_epoch)
 
     def init_weights(self, path: str | Path) -> None:
-        """Start from the weights (and CMVN statistics) in ``path``, e.g. the best dev
-        checkpoint of a first phase; the optimizer starts afresh."""
-        weights = load_weights(path)
-        path = weights_path(path)
-        try:
-            self.model.load_state_dict({k: v.to(self.device) for k, v in weights.items()})
-        except RuntimeError as exc:
-            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-            raise CheckpointError(
-                f"{path}: weights do not fit this model ({lines[1] if len(lines) > 1 else lines[0]}); "
-                "use the model.* settings of the run that wrote them"
-            ) from None
-        log.info("initial weights from %s", path)
+        """Start from the weights in ``path``; the optimizer starts afresh."""
+        resuming.init_weights(self, path)
 
     # -- one update --------------------------------------------------------------------------
 
@@ -529,34 +452,5 @@ class Trainer:
         )
 
     def export(self) -> Path:
-        """Write ``exp/final``: the best epoch's weights, or with ``train.average_last`` the
-        mean of the last epochs' weights (scored on dev and logged)."""
-        if self.tc.average_last > 0 and epoch_checkpoints(self.ckpt_dir):
-            return self._export_average()
-        best = self.ckpt_dir / "best.pt"
-        if best.exists():
-            self.model.load_state_dict(torch.load(best, map_location=self.device, weights_only=True))
-        out = save_model_dir(self.exp_dir / "final", self.model, self.config, self.tokenizer)
-        if not self.dev_set:
-            which = f"train loss {self.best_dev_loss:.4f} (no dev set)"
-        else:
-            which = (f"dev loss {self.best_dev_loss:.4f}, "
-                     f"dev {self.tokenizer.error_rate_name} {self.best_dev_wer:.2f}%")
-        log.info("exported model (epoch %d, %s) to %s", self.best_epoch, which, out)
-        return out
-
-    def _export_average(self) -> Path:
-        paths = epoch_checkpoints(self.ckpt_dir)[-self.tc.average_last :]
-        self.model.load_state_dict({k: v.to(self.device) for k, v in average_weights(paths).items()})
-        epochs = [int(EPOCH_RE.match(p.name).group(1)) for p in paths]  # type: ignore[union-attr]
-        span = f"epoch {epochs[0]}" if len(epochs) == 1 else f"epochs {epochs[0]}-{epochs[-1]}"
-        if self.dev_set:  # on this rank alone: the other ranks have left fit()
-            dev_loss, dev_wer, _ = self.evaluate(self.dev_set, across_ranks=False)
-            er = self.tokenizer.error_rate_name
-            which = (f"dev loss {dev_loss:.4f}, dev {er} {dev_wer:.2f}%; best single epoch "
-                     f"{self.best_epoch}: dev {er} {self.best_dev_wer:.2f}%")
-        else:
-            which = "no dev set"
-        out = save_model_dir(self.exp_dir / "final", self.model, self.config, self.tokenizer)
-        log.info("exported model (average of %s, %s) to %s", span, which, out)
-        return out
+        """Write ``exp/final`` (:func:`asr.train.export_model.export_final`)."""
+        return export_final(self)
