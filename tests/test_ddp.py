@@ -366,6 +366,45 @@ def test_an_utterance_unreadable_on_one_rank_is_dropped_on_both(tmp_path: Path) 
     assert "s3 (rank 1)" in log and (exp / "final" / "model.pt").is_file()
 
 
+def test_lazy_path_an_utterance_one_rank_cannot_read_is_listed_by_both(tmp_path: Path) -> None:
+    """Audio read per batch by DataLoader workers: rank 1's copy of s3 is broken after its
+    utt2dur was written, so only its worker finds it. With --max-bad-utts 1 both ranks finish
+    the epoch (the same number of updates), and the union of what they could not read reaches
+    bad_utts with the rank that failed it; with the default limit 0 both ranks stop with the
+    same one-line error."""
+    from asr.data import write_data_dir
+    from asr.data.durations import get_durations
+
+    utts = _wav_data(tmp_path)
+    good = write_data_dir(tmp_path / "data", utts).path
+    copy = tmp_path / "node2"
+    copy.mkdir()
+    copies = []
+    for u in utts:
+        target = copy / Path(u.wav).name
+        target.write_bytes(Path(u.wav).read_bytes())
+        copies.append(replace(u, wav=str(target)))
+    bad = write_data_dir(copy / "data", copies).path
+    for data in (good, bad):
+        get_durations(data)
+    (copy / "s3.wav").write_bytes(b"RIFF....not audio")
+    lazy = ("--set", "train.features_on_the_fly=true", "--set", "train.num_workers=1",
+            "--set", "features.cmvn=utterance", "--set", "train.epochs=1")
+    exp = tmp_path / "exp"
+    results = _two_ranks([good, bad], exp, "--max-bad-utts", "1", *lazy)
+    for rank, (rc, err) in enumerate(results):
+        assert rc == 0, (rank, err[-3000:])
+    assert (exp / "bad_utts").read_text().startswith("s3 rank 1: ")
+    assert (exp / "final" / "model.pt").is_file()
+    results = _two_ranks([good, bad], tmp_path / "exp0", *lazy)
+    lines = set()
+    for rank, (rc, err) in enumerate(results):
+        errors = [line for line in err.splitlines() if line.startswith("asr train: error: ")]
+        assert rc != 0 and len(errors) == 1, (rank, err[-3000:])
+        lines.add(errors[0])
+    assert len(lines) == 1 and "1 utterance(s) with unreadable audio (first 's3'" in lines.pop()
+
+
 @pytest.mark.slow
 def test_torchrun_two_cpu_processes_end_to_end(tmp_path: Path) -> None:
     """``torchrun --nproc_per_node=2 -m asr.cli.main train`` on CPU: one train.log, one set of
