@@ -131,6 +131,10 @@ class TrainConfig:
     # reading it per batch (from utt2dur metadata, in DataLoader workers)
     preload: bool = False
     num_workers: int = 0  # DataLoader worker processes reading the audio (0: one thread)
+    # stream the training set from WebDataset shards of --train (asr data make-shards; a shard
+    # directory or its shards.yaml) by rank and DataLoader worker; needs features_on_the_fly
+    shards: str | None = None
+    shard_buffer: int = 500  # with shards: utterances per worker sorted by length into batches
     cmvn_max_utts: int = 2000  # global CMVN from at most this many training utterances (0: all)
     max_bad_utts: int = 0  # utterances with unreadable audio skipped (listed) before stopping; -1: any
     max_oom_batches: int = 10  # CUDA out-of-memory batches split or skipped before stopping

@@ -151,6 +151,28 @@ def run(args: argparse.Namespace) -> int:
         shutdown()
 
 
+def _check_shards(config: ExperimentConfig, train_dir: Path) -> None:
+    """``train.shards``: complete shards of ``train_dir`` as it is now, at the feature rate
+    (one line otherwise)."""
+    from asr.data.shards import check_shards
+    from asr.train.streaming import shard_root
+
+    tc = config.train
+    if not tc.features_on_the_fly or tc.preload:
+        raise AsrError(f"train.shards {tc.shards}: streaming from shards needs "
+                       "train.features_on_the_fly: true and train.preload: false")
+    if tc.shard_buffer < 1:
+        raise AsrError(f"train.shard_buffer {tc.shard_buffer}: need at least 1")
+    manifest = check_shards(shard_root(tc.shards), train_dir)
+    rate = int(manifest["sample_rate"])
+    if rate != config.features.sample_rate:
+        raise AsrError(f"{tc.shards}: shards at {rate} Hz but features.sample_rate is "
+                       f"{config.features.sample_rate}; rerun `asr data make-shards --sample-rate "
+                       f"{config.features.sample_rate} {train_dir} {tc.shards}`")
+    log.info("%s: training batches stream from %d shards of %d utterances", tc.shards,
+             len(manifest["shards"]), manifest["utterances"])
+
+
 def _train(args: argparse.Namespace, config: ExperimentConfig, exp_dir: Path, dist) -> int:
     log.info("command: %s", " ".join(sys.argv))
     import torch
@@ -167,6 +189,8 @@ def _train(args: argparse.Namespace, config: ExperimentConfig, exp_dir: Path, di
     if config.train.num_threads > 0:
         torch.set_num_threads(config.train.num_threads)
     train_dir = read_data_dir(args.train)
+    if config.train.shards:
+        _check_shards(config, train_dir.path)
     tokens_file = exp_dir / "tokens.txt"
     if tokens_file.exists() and not args.no_resume:
         tokenizer = load_tokenizer(tokens_file, config.tokenizer)  # keep ids stable across a resume

@@ -56,13 +56,16 @@ MANIFEST_VERSION = 1
 
 
 class ShardUtterance(NamedTuple):
-    """One utterance read from a shard (a tuple: ``utt_id, samples, text, speaker, duration``)."""
+    """One utterance read from a shard (a tuple: ``utt_id, samples, text, speaker, duration,
+    error``). Audio that cannot be decoded gives no samples and the error, so that the reader
+    can skip and count it."""
 
     utt_id: str
-    samples: np.ndarray  # (time,) float32 at the manifest's sample rate
+    samples: np.ndarray  # (time,) float32 at the manifest's sample rate; empty with an error
     text: str
     speaker: str
     duration: float  # seconds, from utt2dur
+    error: str | None = None  # why the audio could not be decoded
 
 
 def _webdataset():
@@ -392,12 +395,16 @@ class ShardStream(torch.utils.data.IterableDataset):
         audio = next((sample[f] for f in AUDIO_FORMATS if f in sample), None)
         if audio is None:
             raise DataDirError(f"{where}: no audio member ({', '.join(AUDIO_FORMATS)})")
-        samples, rate = _decode_audio(audio, where)
+        utt_id = meta.get("utt_id", unescape_key(sample["__key__"]))
+        try:
+            samples, rate = _decode_audio(audio, where)
+        except AudioError as exc:
+            return ShardUtterance(utt_id, np.zeros(0, dtype=np.float32), meta.get("text", ""),
+                                  meta.get("speaker", ""), float(meta.get("duration", 0.0)), str(exc))
         expected = self.sample_rate or meta.get("sample_rate")
         if expected is not None and rate != int(expected):
             raise DataDirError(f"{where}: audio at {rate} Hz, the manifest says {expected} Hz")
-        return ShardUtterance(meta.get("utt_id", unescape_key(sample["__key__"])), samples,
-                              meta.get("text", ""), meta.get("speaker", ""),
+        return ShardUtterance(utt_id, samples, meta.get("text", ""), meta.get("speaker", ""),
                               float(meta.get("duration", len(samples) / rate)))
 
     def __iter__(self) -> Iterator[ShardUtterance]:

@@ -22,6 +22,7 @@ from asr.train import ddp
 from asr.train.data import AnyBatch, AnyExample, num_frames
 from asr.train.reader import BatchKey, BatchReader, ReadBatch, Unreadable, read_batches
 from asr.train.sampler import BucketBatchSampler
+from asr.train.streaming import ShardBatches, collective_device, sum_across_ranks
 from asr.utils import atomic_write_text
 
 log = logging.getLogger("asr.train")
@@ -47,6 +48,12 @@ class TrainingData:
         rate = config.features.sample_rate
         self.reader = BatchReader(self.train_set, rate, wave_augment, tc.seed, dist.rank)
         self.dev_reader = BatchReader(self.dev_set, rate)
+        # train.shards: the training batches stream from WebDataset shards (asr.train.streaming).
+        self.shards = None
+        if tc.shards:
+            self.shards = ShardBatches(config, self.train_set, wave_augment, dist, pin_memory)
+            self.device = collective_device(dist)
+        self._update_counts: dict[tuple[int, int], int] = {}  # streamed: (epoch, first) -> utterances
         # Utterances left out as unreadable: while loading (given) and when read for a batch.
         self.unreadable: list[Unreadable] = list(unreadable)
         self._new: list[Unreadable] = []
@@ -59,6 +66,9 @@ class TrainingData:
         batch ``start`` on (at most ``limit`` updates). A batch none of whose utterances could
         be read is left out of its update (under DDP it stops the run: every rank must take
         part in every update)."""
+        if self.shards is not None:
+            yield from self._streamed_updates(epoch, start, limit)
+            return
         accum = self.tc.accum_grad
         local = self.sampler.batches(epoch)
         firsts = list(range(start, len(local), accum))[:limit]
@@ -86,10 +96,75 @@ class TrainingData:
                 yield first, end - first, pending
                 first, pending = end, []
 
+    def _streamed_updates(self, epoch: int, start: int, limit: int | None) -> Iterator[tuple[int, int, list[AnyBatch]]]:
+        """:meth:`updates` from the shards. Every rank takes its next ``accum_grad`` batches
+        and all-reduce ``[has a batch, utterances]``: the sum is the update's normalisation
+        (:meth:`update_utterances`), and the epoch ends on every rank as soon as one has no
+        batch left; what the other ranks still had is dropped (logged). Resuming at local
+        batch ``start`` re-streams the epoch and skips its first ``start`` batches."""
+        assert self.shards is not None
+        accum, world = self.tc.accum_grad, self.dist.world_size
+        reads = self.shards.reads(epoch)
+        consumed = 0  # stream utterances of the batches trained on (or skipped on resume)
+        index = updates = 0
+        try:
+            while index < start:
+                read = next(reads, None)
+                if read is None:
+                    break
+                consumed += read.consumed
+                if read.batch is not None:
+                    index += 1
+            while limit is None or updates < limit:
+                pending: list[AnyBatch] = []
+                utterances = streamed = 0
+                waited = time.perf_counter()
+                while len(pending) < accum:
+                    read = next(reads, None)
+                    if read is None:
+                        break
+                    self.note_unreadable(read)
+                    streamed += read.consumed
+                    if read.batch is None:  # only what could not be decoded
+                        continue
+                    pending.append(read.batch)
+                    utterances += len(read.batch.utt_ids)
+                self.wait_s += time.perf_counter() - waited
+                ranks_with, total = sum_across_ranks([1.0 if pending else 0.0, utterances], self.dist, self.device)
+                if ranks_with < world:
+                    self._log_dropped(epoch, consumed)
+                    return
+                self._update_counts = {(epoch, index): int(total)}
+                consumed += streamed
+                updates += 1
+                yield index, len(pending), pending
+                index += len(pending)
+        finally:
+            reads.close()
+
+    def _log_dropped(self, epoch: int, consumed: int) -> None:
+        """At an epoch's end from the shards: how many utterances of each rank's shards were
+        not trained on because another rank's stream ended first (every rank calls it)."""
+        assert self.shards is not None
+        left = max(self.shards.rank_utterances(epoch) - consumed, 0)
+        counts = ddp.all_gather(left, self.dist)
+        if self.dist.enabled and any(counts):
+            log.info("epoch %d: a rank's shards ran out first; %d utterance(s) of the other ranks' "
+                     "shards not trained on this epoch (per rank: %s)", epoch + 1, sum(counts),
+                     ", ".join(str(c) for c in counts))
+
     def local_batches(self, epoch: int) -> int:
+        """This rank's batches of ``epoch`` (from the shards: an estimate, the same on every
+        rank)."""
+        if self.shards is not None:
+            return self.shards.estimated_batches()
         return len(self.sampler.batches(epoch))
 
     def update_utterances(self, epoch: int, first: int, count: int) -> int:
+        """Utterances over all ranks in the update of ``count`` batches from local batch
+        ``first`` (from the shards: the count all-reduced when :meth:`updates` yielded it)."""
+        if self.shards is not None:
+            return self._update_counts[(epoch, first)]
         return self.sampler.update_utterances(epoch, first, count)
 
     # -- global CMVN -------------------------------------------------------------------------

@@ -49,6 +49,7 @@ def training_state(trainer: Trainer) -> dict:
         "totals": dataclasses.asdict(trainer.totals),
         "world_size": trainer.dist.world_size,
         "accum_grad": trainer.tc.accum_grad,
+        "num_workers": trainer.tc.num_workers,  # streamed shards: the batch order depends on it
         "rng": ddp.all_gather(rng_state(), trainer.dist),
     }
 
@@ -62,6 +63,13 @@ def restore_state(trainer: Trainer, state: dict) -> None:
             f"{trainer.ckpt_dir}: the newest checkpoint is mid-epoch with {state.get('world_size')} "
             f"rank(s) and accum_grad {state.get('accum_grad')}; resume with the same, or remove "
             "its step-*.pt to resume from the last epoch end"
+        )
+    if mid_epoch and trainer.tc.shards and state.get("num_workers", trainer.tc.num_workers) != trainer.tc.num_workers:
+        raise CheckpointError(
+            f"{trainer.ckpt_dir}: the newest checkpoint is mid-epoch, streamed from shards by "
+            f"{state.get('num_workers')} worker(s), whose batch order train.num_workers "
+            f"{trainer.tc.num_workers} would change; resume with the same, or remove its "
+            "step-*.pt to resume from the last epoch end"
         )
     trainer.model.load_state_dict(state["model"])
     trainer.optimizer.load_state_dict(state["optimizer"])
