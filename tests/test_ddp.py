@@ -6,7 +6,6 @@ when their data still differ; torchrun on one node and on two "nodes" (localhost
 
 from __future__ import annotations
 
-import gc
 import os
 import socket
 import subprocess
@@ -18,6 +17,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from gloo_ranks import finish_rank, init_rank
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from train_utils import assert_same_update, examples, tiny_config, tokenizer
@@ -67,28 +67,10 @@ def test_every_rank_gets_the_same_number_of_batches(lengths, world, max_frames, 
         assert counts == {sum(len(b[first]) for b in per_rank)}
 
 
-def _init(rank: int, store: str) -> DistInfo:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
-    return DistInfo(rank=rank, world_size=2, local_rank=rank)
-
-
-def _finish() -> None:
-    """End a spawned rank that wrote its results: wait for the other rank, free the DDP
-    objects, leave the group and exit at once. Interpreter teardown while gloo's threads still
-    hold work of a garbage-collected DDP reducer can abort the process (SIGABRT, "terminate
-    called without an active exception"), which made a passing rank fail."""
-    gc.collect()
-    dist.barrier()
-    dist.destroy_process_group()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
 
 
 def _one_step(rank: int, store: str, out: str) -> None:
-    info = _init(rank, store)
+    info = init_rank(rank, store)
     try:
         trainer = Trainer(tiny_config(*SGD), Path(out) / "exp", tokenizer(), TRAIN, [], progress=False, dist=info)
         batch = make_batch([TRAIN[i] for i in RANK_BATCHES[rank]])
@@ -98,7 +80,7 @@ def _one_step(rank: int, store: str, out: str) -> None:
     except BaseException:
         dist.destroy_process_group()
         raise
-    _finish()
+    finish_rank()
 
 
 def test_one_ddp_step_equals_one_step_on_the_union(tmp_path: Path) -> None:
@@ -127,7 +109,7 @@ def test_one_ddp_step_equals_one_step_on_the_union(tmp_path: Path) -> None:
 
 
 def _fit(rank: int, store: str, out: str) -> None:
-    info = _init(rank, store)
+    info = init_rank(rank, store)
     try:
         config = tiny_config(*SGD, "train.epochs=1", "train.lr=0.1", "train.keep_last=1")
         dev = examples(3, seed=9, prefix="d")
@@ -137,7 +119,7 @@ def _fit(rank: int, store: str, out: str) -> None:
     except BaseException:
         dist.destroy_process_group()
         raise
-    _finish()
+    finish_rank()
 
 
 def test_two_rank_epoch_equals_accumulating_two_batches(tmp_path: Path) -> None:
@@ -217,7 +199,7 @@ def test_agree_on_data_in_one_process_changes_nothing() -> None:
 def _agree(rank: int, store: str, out: str) -> None:
     """Rank 1 could not read u002 (rank 0 did), and both read the same dir otherwise: both keep
     13 utterances. Then rank 1 lacks u013 from its data dir: both stop with the same line."""
-    info = _init(rank, store)
+    info = init_rank(rank, store)
     try:
         report = SkipReport()
         train = TRAIN
@@ -236,7 +218,7 @@ def _agree(rank: int, store: str, out: str) -> None:
     except BaseException:
         dist.destroy_process_group()
         raise
-    _finish()
+    finish_rank()
 
 
 def test_two_ranks_drop_the_union_and_stop_on_different_data(tmp_path: Path) -> None:

@@ -5,15 +5,13 @@ weights; with uneven shards the epoch ends for both ranks when the first runs ou
 
 from __future__ import annotations
 
-import gc
 import logging
-import os
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from faults_utils import TINY, make_data_dir, train_args
+from gloo_ranks import finish_rank, init_rank
 
 pytest.importorskip("webdataset")
 
@@ -26,7 +24,7 @@ from asr.config import load_config  # noqa: E402
 from asr.data import read_data_dir  # noqa: E402
 from asr.data.shards import write_shards  # noqa: E402
 from asr.text import Tokenizer  # noqa: E402
-from asr.train import DistInfo, Trainer  # noqa: E402
+from asr.train import Trainer  # noqa: E402
 from asr.train.interrupt import TrainingInterrupted  # noqa: E402
 from asr.train.lazy import load_lazy  # noqa: E402
 from asr.train.pipeline import TrainingData  # noqa: E402
@@ -142,28 +140,12 @@ def test_a_run_stopped_mid_epoch_resumes_the_stream_exactly(sharded, tmp_path) -
 # ------------------------------------------------------------------------- 2 gloo ranks
 
 
-def _init(rank: int, store: str) -> DistInfo:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
-    return DistInfo(rank=rank, world_size=2, local_rank=rank)
-
-
-def _finish() -> None:
-    """As tests/test_ddp.py: wait for the other rank, free the DDP objects, leave the group
-    and exit at once (gloo teardown at interpreter exit can abort a passing rank)."""
-    gc.collect()
-    dist.barrier()
-    dist.destroy_process_group()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
 
 
 def _rank(rank: int, store: str, data: str, shards: str, out: str) -> None:
     # A spawned process spawns its DataLoader workers too (slow); torchrun's ranks fork them.
     mp.set_start_method("fork", force=True)
-    info = _init(rank, store)
+    info = init_rank(rank, store)
     try:
         config = load_config(None, [*TINY, *STREAM, f"train.shards={shards}", "train.max_utts_per_batch=2"])
         tokenizer = Tokenizer.build(["a b c"], "char")
@@ -187,7 +169,7 @@ def _rank(rank: int, store: str, data: str, shards: str, out: str) -> None:
     except BaseException:
         dist.destroy_process_group()
         raise
-    _finish()
+    finish_rank()
 
 
 def _run_ranks(data: Path, shards: Path, out: Path) -> list[dict]:

@@ -96,6 +96,12 @@ class Trainer:
         self.device = ddp.rank_device(resolve_device(tc.device), self.dist)
         if self.device.type == "cpu" and tc.num_threads > 0:
             torch.set_num_threads(tc.num_threads)
+        elif self.device.type == "cpu" and tc.num_workers > 0:
+            # Math threads spinning on the cores the data loader workers need slow every
+            # update several-fold (asr benchmark loader on a busy machine): leave them theirs.
+            threads = max(1, torch.get_num_threads() - tc.num_workers)
+            torch.set_num_threads(threads)
+            log.info("%d math thread(s) beside %d data loader worker(s) (train.num_threads: 0)", threads, tc.num_workers)
         seed_everything(tc.seed)
         self.model = build_model(config.model, config.features, len(tokenizer)).to(self.device)
         if self.dist.enabled:

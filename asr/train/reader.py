@@ -126,15 +126,24 @@ def read_batches(reader: BatchReader, keys: Sequence[BatchKey], num_workers: int
         return
     loader = DataLoader(reader, batch_size=None, sampler=list(keys), num_workers=num_workers,
                         pin_memory=pin_memory, prefetch_factor=2)
+    yield from loaded(loader)
+
+
+def loaded(loader: DataLoader) -> Iterator:
+    """The items of ``loader``, a dead worker turned into one :class:`LoaderError` line; the
+    workers are shut down when the caller stops early."""
     batches = iter(loader)
-    while True:
-        try:
-            read = next(batches)
-        except StopIteration:
-            return
-        except RuntimeError as exc:
-            death = _worker_death(exc)
-            if death is None:
-                raise
-            raise death from None
-        yield read
+    try:
+        while True:
+            try:
+                item = next(batches)
+            except StopIteration:
+                return
+            except RuntimeError as exc:
+                death = _worker_death(exc)
+                if death is None:
+                    raise
+                raise death from None
+            yield item
+    finally:
+        del batches

@@ -39,7 +39,7 @@ from asr.errors import AsrError
 from asr.train import ddp
 from asr.train.data import WaveExample, make_batch
 from asr.train.lazy import LazyExample
-from asr.train.reader import BatchKey, ReadBatch, _worker_death
+from asr.train.reader import BatchKey, ReadBatch, loaded
 
 log = logging.getLogger("asr.train")
 
@@ -186,21 +186,7 @@ class ShardBatches:
         workers = max(self.tc.num_workers, 0)
         loader = DataLoader(dataset, batch_size=None, num_workers=workers, pin_memory=self.pin_memory,
                             prefetch_factor=2 if workers > 0 else None)
-        batches = iter(loader)
-        try:
-            while True:
-                try:
-                    read = next(batches)
-                except StopIteration:
-                    return
-                except RuntimeError as exc:
-                    death = _worker_death(exc)
-                    if death is None:
-                        raise
-                    raise death from None
-                yield read
-        finally:
-            del batches  # shuts the workers down when the epoch ends early
+        yield from loaded(loader)
 
 
 def sum_across_ranks(values: Sequence[float], dist: ddp.DistInfo, device: torch.device) -> list[float]:
