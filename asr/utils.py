@@ -52,13 +52,28 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """A stream handler on whatever ``sys.stderr`` is when a record is written, not when the
+    handler was made: a command run after another in one process (tests, notebooks) that
+    replaced or closed stderr must not write to the old stream ("I/O operation on closed
+    file")."""
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ assigns it
+        pass
+
+
 def setup_logging(verbose: bool = False, log_file: str | Path | None = None) -> None:
     """Log one line per event to stderr and, optionally, to ``log_file`` (appended)."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
     level = logging.DEBUG if verbose else logging.INFO
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    handlers: list[logging.Handler] = [_StderrHandler()]
     if log_file is not None:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_file, encoding="utf-8"))

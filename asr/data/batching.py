@@ -12,20 +12,41 @@ from asr.data.dataset import Example
 
 @dataclass
 class Batch:
+    """A padded training batch, of one input kind: features ``(batch, time, dim)`` or
+    waveforms ``(batch, samples)``. The trainer's featurizer (the configured front-end for
+    waveforms, identity for features) turns ``inputs`` into the model's features."""
+
     utt_ids: list[str]
-    feats: torch.Tensor  # (batch, time, n_mels), zero padded
-    feat_lengths: torch.Tensor  # (batch,) int64
+    inputs: torch.Tensor  # (batch, time, dim) features or (batch, samples) audio, zero padded
+    input_lengths: torch.Tensor  # (batch,) int64: frames or samples
     targets: torch.Tensor  # (sum of label lengths,) int64, concatenated
     target_lengths: torch.Tensor  # (batch,) int64
+
+    # The inputs under the names of their kind.
+    feats = property(lambda self: self.inputs)
+    feat_lengths = property(lambda self: self.input_lengths)
+    waves = property(lambda self: self.inputs)
+    wave_lengths = property(lambda self: self.input_lengths)
 
     def to(self, device: torch.device) -> Batch:
         return Batch(
             self.utt_ids,
-            self.feats.to(device, non_blocking=True),
-            self.feat_lengths.to(device),
+            self.inputs.to(device, non_blocking=True),
+            self.input_lengths.to(device),
             self.targets.to(device),
             self.target_lengths.to(device),
         )
+
+    def pin_memory(self) -> Batch:
+        """Page-locked inputs, for asynchronous copies to a GPU."""
+        return Batch(self.utt_ids, self.inputs.pin_memory(), self.input_lengths, self.targets, self.target_lengths)
+
+    def rows(self, start: int, stop: int) -> Batch:
+        """Utterances ``start:stop``, padding trimmed to the longest kept."""
+        offsets = torch.cat([torch.zeros(1, dtype=torch.long), self.target_lengths.cumsum(0)])
+        lengths = self.input_lengths[start:stop]
+        return Batch(self.utt_ids[start:stop], self.inputs[start:stop, : int(lengths.max())], lengths,
+                     self.targets[int(offsets[start]) : int(offsets[stop])], self.target_lengths[start:stop])
 
 
 def bucket_batches(

@@ -8,17 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from asr.data.batching import Batch
-from asr.train.data import AnyBatch, WaveBatch
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-def pin(batch: AnyBatch) -> AnyBatch:
+def pin(batch: Batch) -> Batch:
     """Page-locked copy of a batch's large tensor, for asynchronous copies to a GPU."""
-    if isinstance(batch, WaveBatch):
-        return batch.pin_memory()
-    return Batch(batch.utt_ids, batch.feats.pin_memory(), batch.feat_lengths, batch.targets, batch.target_lengths)
+    return batch.pin_memory()
 
 
 def prefetched(items: Sequence[T], prepare: Callable[[T], R]) -> Iterator[tuple[T, R]]:

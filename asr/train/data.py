@@ -36,31 +36,8 @@ class WaveExample:
     num_frames: int  # feature frames the front-end will produce
 
 
-@dataclass
-class WaveBatch:
-    utt_ids: list[str]
-    waves: torch.Tensor  # (batch, samples), zero padded
-    wave_lengths: torch.Tensor  # (batch,) int64
-    targets: torch.Tensor  # (sum of label lengths,) int64
-    target_lengths: torch.Tensor  # (batch,) int64
-
-    def pin_memory(self) -> WaveBatch:
-        return WaveBatch(
-            self.utt_ids, self.waves.pin_memory(), self.wave_lengths, self.targets, self.target_lengths
-        )
-
-    def to(self, device: torch.device) -> WaveBatch:
-        return WaveBatch(
-            self.utt_ids,
-            self.waves.to(device, non_blocking=True),
-            self.wave_lengths.to(device),
-            self.targets.to(device),
-            self.target_lengths.to(device),
-        )
-
-
 AnyExample = Example | WaveExample | LazyExample
-AnyBatch = Batch | WaveBatch
+AnyBatch = Batch  # one batch type for features and waveforms
 
 
 def num_frames(example: AnyExample) -> int:
@@ -70,12 +47,12 @@ def num_frames(example: AnyExample) -> int:
     return example.num_frames
 
 
-def collate_waves(examples: Sequence[WaveExample]) -> WaveBatch:
+def collate_waves(examples: Sequence[WaveExample]) -> Batch:
     lengths = torch.tensor([len(e.samples) for e in examples], dtype=torch.long)
     waves = torch.zeros(len(examples), int(lengths.max()))
     for i, example in enumerate(examples):
         waves[i, : len(example.samples)] = example.samples
-    return WaveBatch(
+    return Batch(
         [e.utt_id for e in examples],
         waves,
         lengths,
@@ -84,8 +61,8 @@ def collate_waves(examples: Sequence[WaveExample]) -> WaveBatch:
     )
 
 
-def make_batch(examples: Sequence[AnyExample]) -> AnyBatch:
-    """Pad a list of examples of one kind into a batch of that kind."""
+def make_batch(examples: Sequence[AnyExample]) -> Batch:
+    """Pad a list of examples of one kind (features or waveforms) into a batch."""
     if isinstance(examples[0], WaveExample):
         return collate_waves(examples)  # type: ignore[arg-type]
     return collate(examples)  # type: ignore[arg-type]

@@ -38,7 +38,7 @@ from asr.train.build import make_augmentation, make_frontend, make_optimizer, wr
 from asr.train.checkpoint import (
     Checkpoints,
 )
-from asr.train.data import AnyBatch, AnyExample, WaveBatch, WaveExample
+from asr.train.data import AnyBatch, AnyExample, WaveExample
 from asr.train.evaluate import evaluate
 from asr.train.export_model import export_final
 from asr.train.interrupt import StopRequest, TrainingInterrupted
@@ -175,18 +175,16 @@ class Trainer:
 
     def _features(self, batch: AnyBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """``(batch, time, dim)`` features and lengths of a batch already on the device."""
-        if isinstance(batch, WaveBatch):
-            assert self.frontend is not None
+        if self.frontend is not None:  # waveforms: the configured front-end
             with torch.no_grad(), torch.autocast(self.device.type, enabled=False):
-                return self.frontend(batch.waves, batch.wave_lengths)
-        return batch.feats, batch.feat_lengths
+                return self.frontend(batch.inputs, batch.input_lengths)
+        return batch.inputs, batch.input_lengths  # features already
 
     def _frames(self, batch: AnyBatch) -> int:
         """Input feature frames of a host-side batch (counted without a device sync)."""
-        if isinstance(batch, WaveBatch):
-            assert self.frontend is not None
-            return int(self.frontend.num_frames(batch.wave_lengths).sum())
-        return int(batch.feat_lengths.sum())
+        if self.frontend is not None:
+            return int(self.frontend.num_frames(batch.input_lengths).sum())
+        return int(batch.input_lengths.sum())
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.tc.precision == "bf16")

@@ -12,9 +12,8 @@ import logging
 
 import torch
 
-from asr.data.batching import Batch
 from asr.errors import AsrError
-from asr.train.data import AnyBatch, WaveBatch
+from asr.train.data import AnyBatch
 
 log = logging.getLogger("asr.train")
 
@@ -25,21 +24,6 @@ class OutOfMemoryLimit(AsrError):
     """More out-of-memory events than ``train.max_oom_batches``."""
 
 
-def _rows(batch: AnyBatch, start: int, stop: int) -> AnyBatch:
-    """Utterances ``start:stop`` of a host-side batch, padding trimmed to the longest kept."""
-    offsets = torch.cat([torch.zeros(1, dtype=torch.long), batch.target_lengths.cumsum(0)])
-    targets = batch.targets[int(offsets[start]) : int(offsets[stop])]
-    target_lengths = batch.target_lengths[start:stop]
-    ids = batch.utt_ids[start:stop]
-    if isinstance(batch, WaveBatch):
-        lengths = batch.wave_lengths[start:stop]
-        waves = batch.waves[start:stop, : int(lengths.max())]
-        return WaveBatch(ids, waves, lengths, targets, target_lengths)
-    lengths = batch.feat_lengths[start:stop]
-    feats = batch.feats[start:stop, : int(lengths.max())]
-    return Batch(ids, feats, lengths, targets, target_lengths)
-
-
 def split_batch(batch: AnyBatch, pieces: int) -> list[AnyBatch]:
     """``batch`` cut into at most ``pieces`` consecutive groups of utterances (every utterance
     in exactly one group, in order)."""
@@ -48,7 +32,7 @@ def split_batch(batch: AnyBatch, pieces: int) -> list[AnyBatch]:
     if pieces == 1:
         return [batch]
     bounds = [round(i * size / pieces) for i in range(pieces + 1)]
-    return [_rows(batch, a, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+    return [batch.rows(a, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
 
 
 class OomPolicy:

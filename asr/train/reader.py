@@ -104,7 +104,20 @@ class BatchReader(Dataset):
         return ReadBatch(None, make_batch(ready) if ready else None, unreadable)
 
 
-def _worker_death(exc: RuntimeError) -> LoaderError | None:
+def _dead_worker(batches) -> LoaderError | None:
+    """One line for the first DataLoader worker of ``batches`` (a DataLoader iterator) that is
+    no longer alive; None when all are (or the iterator has no workers)."""
+    for worker in getattr(batches, "_workers", []):
+        if not worker.is_alive():
+            code = worker.exitcode
+            how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+            return LoaderError(f"DataLoader worker (pid {worker.pid}) exited unexpectedly ({how}); the run "
+                               "stopped, its last checkpoint is intact: run the same command again to "
+                               "resume (fewer train.num_workers if memory ran out)")
+    return None
+
+
+def _worker_death(exc: BaseException) -> LoaderError | None:
     """One line for a dead DataLoader worker (None for other errors)."""
     text = str(exc)
     if "DataLoader worker" not in text:
@@ -139,8 +152,10 @@ def loaded(loader: DataLoader) -> Iterator:
                 item = next(batches)
             except StopIteration:
                 return
-            except RuntimeError as exc:
-                death = _worker_death(exc)
+            except (RuntimeError, OSError, EOFError) as exc:
+                # A worker killed while sending a batch can also surface as a broken pipe or
+                # socket (the tensors travel through shared-memory file descriptors).
+                death = _worker_death(exc) or _dead_worker(batches)
                 if death is None:
                     raise
                 raise death from None
