@@ -96,12 +96,23 @@ class BatchReader(Dataset):
                     continue
             else:
                 samples = example.samples.numpy()
-            if rng is not None:
-                self.wave_augment.rng = rng
-                samples = self.wave_augment(samples)
-            ready.append(WaveExample(example.utt_id, torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)),
-                                     example.tokens, example.text, example.speaker, example.duration, 0))
+            ready.append(wave_example(example, samples, self.wave_augment, rng))
         return ReadBatch(None, make_batch(ready) if ready else None, unreadable)
+
+
+def wave_example(example: AnyExample, samples: np.ndarray, wave_augment=None,
+                 rng: np.random.Generator | None = None) -> WaveExample:
+    """``example`` with the ``(time,)`` ``samples`` read for it, perturbed by ``wave_augment``
+    with ``rng`` when one is given (the frame count is then unknown: 0)."""
+    if rng is not None:
+        wave_augment.rng = rng
+        samples = wave_augment(samples)
+    return WaveExample(example.utt_id, torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)),
+                       example.tokens, example.text, example.speaker, example.duration, 0)
+
+
+_AFTER_DEATH = ("the run stopped, its last checkpoint is intact: run the same command again to resume "
+                "(fewer train.num_workers if memory ran out)")
 
 
 def _dead_worker(batches) -> LoaderError | None:
@@ -111,9 +122,7 @@ def _dead_worker(batches) -> LoaderError | None:
         if not worker.is_alive():
             code = worker.exitcode
             how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-            return LoaderError(f"DataLoader worker (pid {worker.pid}) exited unexpectedly ({how}); the run "
-                               "stopped, its last checkpoint is intact: run the same command again to "
-                               "resume (fewer train.num_workers if memory ran out)")
+            return LoaderError(f"DataLoader worker (pid {worker.pid}) exited unexpectedly ({how}); {_AFTER_DEATH}")
     return None
 
 
@@ -123,8 +132,7 @@ def _worker_death(exc: BaseException) -> LoaderError | None:
     if "DataLoader worker" not in text:
         return None
     first = text.strip().splitlines()[0].rstrip(". ")
-    return LoaderError(f"{first}; the run stopped, its last checkpoint is intact: run the same "
-                       "command again to resume (fewer train.num_workers if memory ran out)")
+    return LoaderError(f"{first}; {_AFTER_DEATH}")
 
 
 def read_batches(reader: BatchReader, keys: Sequence[BatchKey], num_workers: int = 0,

@@ -37,9 +37,9 @@ from asr.config import ExperimentConfig
 from asr.data.batching import bucket_batches
 from asr.errors import AsrError
 from asr.train import ddp
-from asr.train.data import WaveExample, make_batch
+from asr.train.data import make_batch
 from asr.train.lazy import LazyExample
-from asr.train.reader import BatchKey, ReadBatch, loaded
+from asr.train.reader import BatchKey, ReadBatch, loaded, wave_example
 
 log = logging.getLogger("asr.train")
 
@@ -116,14 +116,7 @@ class _BatchStream(IterableDataset):
             rng = None
             if self.wave_augment is not None:
                 rng = np.random.default_rng((self.seed, self.rank, self.epoch, worker, state["batches"]))
-            ready = []
-            for i in indices:
-                samples, example = buffer[i]
-                if rng is not None:
-                    self.wave_augment.rng = rng
-                    samples = self.wave_augment(samples)
-                ready.append(WaveExample(example.utt_id, torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)),
-                                         example.tokens, example.text, example.speaker, example.duration, 0))
+            ready = [wave_example(buffer[i][1], buffer[i][0], self.wave_augment, rng) for i in indices]
             key = BatchKey(self.epoch, state["batches"], ())
             state["batches"] += 1
             consumed, state["skipped"] = len(ready) + state["skipped"], 0
