@@ -82,6 +82,22 @@ def any_rank(flag: bool, info: DistInfo, device: torch.device) -> bool:
     return bool(value.item() > 0)
 
 
+def sum_across_ranks(values: list[float], info: DistInfo, device: torch.device) -> list[float]:
+    """The element-wise sum of ``values`` over all ranks (``values`` itself in one process)."""
+    if not info.enabled:
+        return list(values)
+    tensor = torch.tensor(list(values), dtype=torch.float64, device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor.tolist()
+
+
+def collective_device(info: DistInfo) -> torch.device:
+    """Where this rank's collectives run: its GPU under NCCL, else the CPU."""
+    if info.enabled and dist.is_initialized() and dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
 def all_gather(obj: Any, info: DistInfo) -> list[Any]:
     """Every rank's ``obj``, in rank order, on every rank."""
     if not info.enabled:

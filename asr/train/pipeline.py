@@ -22,7 +22,7 @@ from asr.train import ddp
 from asr.train.data import AnyBatch, AnyExample, num_frames
 from asr.train.reader import BatchKey, BatchReader, ReadBatch, Unreadable, read_batches
 from asr.train.sampler import BucketBatchSampler
-from asr.train.streaming import ShardBatches, collective_device, sum_across_ranks
+from asr.train.streaming import ShardBatches
 from asr.utils import atomic_write_text
 
 log = logging.getLogger("asr.train")
@@ -52,7 +52,7 @@ class TrainingData:
         self.shards = None
         if tc.shards:
             self.shards = ShardBatches(config, self.train_set, wave_augment, dist, pin_memory)
-            self.device = collective_device(dist)
+            self.device = ddp.collective_device(dist)
         self._update_counts: dict[tuple[int, int], int] = {}  # streamed: (epoch, first) -> utterances
         # Utterances left out as unreadable: while loading (given) and when read for a batch.
         self.unreadable: list[Unreadable] = list(unreadable)
@@ -130,7 +130,7 @@ class TrainingData:
                     pending.append(read.batch)
                     utterances += len(read.batch.utt_ids)
                 self.wait_s += time.perf_counter() - waited
-                ranks_with, total = sum_across_ranks([1.0 if pending else 0.0, utterances], self.dist, self.device)
+                ranks_with, total = ddp.sum_across_ranks([1.0 if pending else 0.0, utterances], self.dist, self.device)
                 if ranks_with < world:
                     self._log_dropped(epoch, consumed)
                     return

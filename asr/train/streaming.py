@@ -180,19 +180,3 @@ class ShardBatches:
         loader = DataLoader(dataset, batch_size=None, num_workers=workers, pin_memory=self.pin_memory,
                             prefetch_factor=2 if workers > 0 else None)
         yield from loaded(loader)
-
-
-def sum_across_ranks(values: Sequence[float], dist: ddp.DistInfo, device: torch.device) -> list[float]:
-    """The element-wise sum of ``values`` over all ranks (``values`` itself in one process)."""
-    if not dist.enabled:
-        return list(values)
-    tensor = torch.tensor(list(values), dtype=torch.float64, device=device)
-    torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.SUM)
-    return tensor.tolist()
-
-
-def collective_device(dist: ddp.DistInfo) -> torch.device:
-    """Where this rank's collectives run: its GPU under NCCL, else the CPU."""
-    if dist.enabled and torch.distributed.is_initialized() and torch.distributed.get_backend() == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
