@@ -88,6 +88,12 @@ def ctc_min_frames(tokens: list[int]) -> int:
     return len(tokens) + repeats
 
 
+def too_short_for_ctc(frames: int, subsampling: int, tokens: list[int]) -> bool:
+    """Whether ``frames`` input frames, ``subsampling``-fold subsampled, are fewer than CTC
+    needs for ``tokens`` (:func:`ctc_min_frames`)."""
+    return -(-frames // subsampling) < ctc_min_frames(tokens)
+
+
 def audio_reader(data: DataDir, sample_rate: int, report: SkipReport, max_bad_utts: int | None
                  ) -> Callable[[Utterance], tuple[np.ndarray, float] | None]:
     """``read`` for :func:`screen_utterances`: an utterance's samples at ``sample_rate`` and its
@@ -185,8 +191,7 @@ def load_examples(
             batch, _ = frontend(torch.from_numpy(loaded).to(device))
             feats = batch[0].cpu()
         tokens = tokenizer.encode(utt.text)
-        out_frames = -(-feats.shape[0] // subsampling)
-        if require_text and out_frames < ctc_min_frames(tokens):
+        if require_text and too_short_for_ctc(feats.shape[0], subsampling, tokens):
             report.add("too short for its transcript", utt.utt_id)
             continue
         examples.append(

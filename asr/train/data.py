@@ -17,7 +17,7 @@ import torch
 from asr.config import FeatureConfig
 from asr.data.batching import Batch, collate
 from asr.data.datadir import DataDir
-from asr.data.dataset import Example, SkipReport, audio_reader, ctc_min_frames, screen_utterances
+from asr.data.dataset import Example, SkipReport, audio_reader, screen_utterances, too_short_for_ctc
 from asr.features import build_frontend
 from asr.text import Tokenizer
 from asr.train.lazy import LazyExample
@@ -95,7 +95,7 @@ def load_waveforms(
                                                     require_text, "audio", progress):
         frames = int(extractor.num_frames(torch.tensor(len(samples))))
         tokens = tokenizer.encode(utt.text)
-        if require_text and -(-frames // subsampling) < ctc_min_frames(tokens):
+        if require_text and too_short_for_ctc(frames, subsampling, tokens):
             report.add("too short for its transcript", utt.utt_id)
             continue
         examples.append(

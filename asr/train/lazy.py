@@ -19,7 +19,7 @@ import torch
 
 from asr.config import FeatureConfig
 from asr.data.datadir import DataDir
-from asr.data.dataset import SkipReport, ctc_min_frames
+from asr.data.dataset import SkipReport, too_short_for_ctc
 from asr.data.durations import durations_or_measure
 from asr.data.utterance import Utterance
 from asr.features import build_frontend
@@ -92,7 +92,7 @@ def load_lazy(
         samples = round(duration * features.sample_rate)
         frames = int(extractor.num_frames(torch.tensor(samples)))
         tokens = tokenizer.encode(utt.text)
-        if require_text and -(-frames // subsampling) < ctc_min_frames(tokens):
+        if require_text and too_short_for_ctc(frames, subsampling, tokens):
             report.add("too short for its transcript", utt.utt_id)
             continue
         examples.append(LazyExample(utt.utt_id, utt, torch.tensor(tokens, dtype=torch.long),
