@@ -141,14 +141,15 @@ class Trainer:
 
     def _compute_cmvn(self) -> None:
         stats = CmvnStats(self.model.feat_dim)
-        for batch in self.data.cmvn_batches():
+        sample = self.data.cmvn_sample()
+        for batch in self.data.cmvn_batches(sample):
             feats, feat_lengths = self._features(batch.to(self.device))
             for row, length in zip(feats.cpu(), feat_lengths.tolist(), strict=True):
                 stats.add(row[:length])
         self.data.check_unreadable()
         mean, std = stats.mean_std()
         self.model.normalizer.set_stats(mean.to(self.device), std.to(self.device))
-        used, total = len(self.data.cmvn_sample()), len(self.train_set)
+        used, total = len(sample), len(self.train_set)
         log.info("global CMVN from %d frames of %s utterances", stats.count,
                  f"{used} of {total}" if used < total else total)
 

@@ -178,9 +178,9 @@ class TrainingData:
         generator = torch.Generator().manual_seed(self.tc.seed)
         return sorted(torch.randperm(count, generator=generator)[:limit].tolist())
 
-    def cmvn_batches(self) -> Iterator[AnyBatch]:
-        """Unperturbed host batches of :meth:`cmvn_sample`, in length order."""
-        sample = self.cmvn_sample()
+    def cmvn_batches(self, sample: Sequence[int]) -> Iterator[AnyBatch]:
+        """Unperturbed host batches of the training utterances ``sample`` (e.g.
+        :meth:`cmvn_sample`), in length order."""
         lengths = [num_frames(self.train_set[i]) for i in sample]
         order = BucketBatchSampler(lengths, self.tc.max_frames_per_batch, self.tc.max_utts_per_batch, shuffle=False)
         for indices in order.global_batches(0):
