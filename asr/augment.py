@@ -9,7 +9,9 @@
   whole utterance); :class:`NoiseSource` draws segments of noise recordings, or white noise.
 - Speed perturbation is :func:`asr.audio.speed_perturb` (sox's ``speed``, as Kaldi's
   ``perturb_data_dir_speed.sh``); :class:`WaveformAugment` applies it on the fly with a factor
-  drawn from 0.9 / 1.0 / 1.1.
+  of 0.9 / 1.0 / 1.1: one given by the sampler, which draws each utterance's factor of an
+  epoch beforehand (:func:`speed_factors`) so that its bucketing sees the perturbed lengths,
+  or else one drawn from its generator.
 
 All randomness comes from the generators passed in (or torch's / numpy's global ones, which
 the trainer seeds), so runs are reproducible.
@@ -30,6 +32,21 @@ from asr.errors import ConfigError
 
 SPEED_FACTORS = (0.9, 1.0, 1.1)
 NOISE_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".sph", ".opus")
+_SPEED_STREAM = 0x5EED  # keeps the factors' generator apart from the batches' (seed, rank, ...)
+
+
+def speed_factors(seed: int, epoch: int, count: int) -> list[float]:
+    """The speed factor of each of ``count`` utterances in ``epoch`` (one of
+    :data:`SPEED_FACTORS`, uniform), from ``(seed, epoch)`` alone: every data-parallel rank
+    and every worker draws the same ones."""
+    rng = np.random.default_rng((seed, epoch, _SPEED_STREAM))
+    return [SPEED_FACTORS[i] for i in rng.integers(len(SPEED_FACTORS), size=count).tolist()]
+
+
+def perturbed_length(length: int, factor: float) -> int:
+    """Frames (or samples) of ``length`` played ``factor`` times faster, as sox's ``speed``
+    changes them (rounded; at least 1)."""
+    return max(int(round(length / factor)), 1)
 
 
 def _uniform_int(high: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -177,8 +194,9 @@ class NoiseSource:
 
 
 class WaveformAugment:
-    """On-the-fly waveform augmentation for one training example: speed perturbation (factor
-    drawn from 0.9/1.0/1.1) then, with probability ``noise_prob``, noise at ``noise_snr_db``."""
+    """On-the-fly waveform augmentation for one training example: speed perturbation (the
+    factor given, or drawn from 0.9/1.0/1.1) then, with probability ``noise_prob``, noise at
+    ``noise_snr_db``."""
 
     def __init__(self, config: AugmentConfig, sample_rate: int, seed: int = 0) -> None:
         if not 0.0 <= config.noise_prob <= 1.0:
@@ -193,10 +211,12 @@ class WaveformAugment:
     def active(self) -> bool:
         return self.config.speed_perturb or self.noise is not None
 
-    def __call__(self, samples: np.ndarray) -> np.ndarray:
-        """``(time,)`` float32 -> augmented ``(time',)`` float32 (speed changes the length)."""
+    def __call__(self, samples: np.ndarray, speed: float | None = None) -> np.ndarray:
+        """``(time,)`` float32 -> augmented ``(time',)`` float32 (speed changes the length).
+        ``speed``: the utterance's factor chosen beforehand (:func:`speed_factors`); None
+        draws one."""
         if self.config.speed_perturb:
-            factor = SPEED_FACTORS[int(self.rng.integers(len(SPEED_FACTORS)))]
+            factor = speed if speed is not None else SPEED_FACTORS[int(self.rng.integers(len(SPEED_FACTORS)))]
             samples = speed_perturb(samples, factor)
         if self.noise is not None and self.rng.random() < self.config.noise_prob:
             noise = self.noise.sample(len(samples), self.rng)

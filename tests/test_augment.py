@@ -11,7 +11,16 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asr.augment import NoiseSource, SpecAugment, WaveformAugment, add_noise, time_warp
+from asr.augment import (
+    SPEED_FACTORS,
+    NoiseSource,
+    SpecAugment,
+    WaveformAugment,
+    add_noise,
+    perturbed_length,
+    speed_factors,
+    time_warp,
+)
 from asr.config import AugmentConfig
 from asr.errors import ConfigError
 
@@ -136,3 +145,17 @@ def test_waveform_augment_speed_and_noise(make_tone) -> None:
     out = noisy(signal)
     assert out.shape == signal.shape and not np.array_equal(out, signal)
     assert not WaveformAugment(AugmentConfig(), 8000).active
+
+
+def test_speed_factors_are_chosen_per_epoch_and_played_as_given(make_tone) -> None:
+    factors = speed_factors(0, 3, 600)
+    assert factors == speed_factors(0, 3, 600)  # from (seed, epoch) alone
+    assert factors != speed_factors(0, 4, 600) and factors != speed_factors(1, 3, 600)
+    # Uniform over the three: 200 each expected, binomial sd 11.5, so 150-250 is over 4 sd.
+    assert all(150 <= factors.count(f) <= 250 for f in SPEED_FACTORS)
+    signal = make_tone(1.0, 8000, 300.0, 0.3)
+    aug = WaveformAugment(AugmentConfig(speed_perturb=True), 8000, seed=0)
+    for factor in SPEED_FACTORS:
+        assert abs(len(aug(signal, factor)) - perturbed_length(8000, factor)) <= 1
+    assert perturbed_length(100, 0.9) == 111 and perturbed_length(100, 1.1) == 91
+    assert perturbed_length(1, 1.1) == 1

@@ -22,6 +22,7 @@ from train_utils import (
     weights,
 )
 
+from asr.augment import perturbed_length
 from asr.config import TrainConfig
 from asr.data import Utterance, read_data_dir, write_data_dir
 from asr.data.dataset import Example, load_examples
@@ -226,6 +227,25 @@ def test_speed_perturbation_on_the_fly_is_reproducible(tmp_path: Path) -> None:
         assert len(loaded) == len(first) and all(torch.equal(x, y) for x, y in zip(first, loaded, strict=True)), workers
     plain = [make_batch([waves[i] for i in indices]).waves for indices in local]
     assert any(x.shape != y.shape for x, y in zip(first, plain, strict=True))  # lengths changed
+
+
+def test_the_reader_plays_each_utterance_at_the_factor_the_sampler_chose(tmp_path: Path) -> None:
+    data = read_data_dir(_wave_data(tmp_path))
+    config = _wave_config("train.features_on_the_fly=true", "augment.speed_perturb=true")
+    waves, _ = load_waveforms(data, config.features, tokenizer(), subsampling=2)
+    trainer = Trainer(config, tmp_path / "exp", tokenizer(), waves, [], progress=False)
+    index = {w.utt_id: i for i, w in enumerate(waves)}
+    for epoch in (0, 1):
+        speeds = trainer.sampler.speeds(epoch)
+        assert speeds is not None and len(speeds) == len(waves)
+        played = {}
+        for _, _, batches in trainer.data.updates(epoch, 0):
+            for batch in batches:
+                played.update(zip(batch.utt_ids, batch.wave_lengths.tolist(), strict=True))
+        assert sorted(played) == sorted(index)
+        for utt, length in played.items():
+            i = index[utt]
+            assert abs(length - perturbed_length(len(waves[i].samples), speeds[i])) <= 1, (epoch, utt)
 
 
 def test_spec_augment_only_in_training(tmp_path: Path) -> None:

@@ -44,6 +44,7 @@ class TrainingData:
         self.sampler = BucketBatchSampler(
             [num_frames(e) for e in self.train_set], tc.max_frames_per_batch, tc.max_utts_per_batch,
             seed=tc.seed, rank=dist.rank, world_size=dist.world_size,
+            speed_perturb=wave_augment is not None and config.augment.speed_perturb,
         )
         rate = config.features.sample_rate
         self.reader = BatchReader(self.train_set, rate, wave_augment, tc.seed, dist.rank)
@@ -75,7 +76,9 @@ class TrainingData:
         if not firsts:
             return
         stop = min(firsts[-1] + accum, len(local))
-        keys = [BatchKey(epoch, i, tuple(local[i])) for i in range(firsts[0], stop)]
+        speeds = self.sampler.speeds(epoch)
+        keys = [BatchKey(epoch, i, tuple(local[i]), tuple(speeds[j] for j in local[i]) if speeds else ())
+                for i in range(firsts[0], stop)]
         reads = read_batches(self.reader, keys, self.tc.num_workers, self.pin_memory)
         first, pending = firsts[0], []
         while True:

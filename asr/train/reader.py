@@ -3,8 +3,8 @@ padded, in ``torch.utils.data.DataLoader`` worker processes (``train.num_workers
 background thread when there are none.
 
 A batch is asked for by its :class:`BatchKey` (epoch, this rank's batch index, the example
-indices), and its random numbers (speed and noise perturbation) come from
-``(seed, rank, epoch, batch index)`` alone. So a run gives the same batches, and the same
+indices and the speed factors the sampler chose for them), and its other random numbers
+(noise) come from ``(seed, rank, epoch, batch index)`` alone. So a run gives the same batches, and the same
 weights, with any number of workers, and a resumed run the same as an uninterrupted one.
 
 The examples may hold their inputs (:class:`~asr.data.dataset.Example` features,
@@ -42,6 +42,7 @@ class BatchKey:
     epoch: int
     index: int  # this rank's batch index within the epoch
     indices: tuple[int, ...]  # example indices of the batch
+    speeds: tuple[float, ...] = ()  # their speed factors (empty: drawn when read, or none)
 
 
 @dataclass
@@ -60,8 +61,8 @@ class BatchReader(Dataset):
     """Map-style dataset of batches: ``reader[BatchKey]`` is a :class:`ReadBatch`.
 
     ``wave_augment`` (an :class:`~asr.features.augment.WaveformAugment`, or None) perturbs
-    training waveforms; its generator is reseeded for every batch from
-    ``(seed, rank, key.epoch, key.index)``.
+    training waveforms, at the key's speed factors; its generator is reseeded for every batch
+    from ``(seed, rank, key.epoch, key.index)``.
     """
 
     def __init__(self, examples: Sequence[AnyExample], sample_rate: int, wave_augment=None,
@@ -76,15 +77,17 @@ class BatchReader(Dataset):
         rng = None
         if self.wave_augment is not None:
             rng = np.random.default_rng((self.seed, self.rank, key.epoch, key.index))
-        read = self.read([self.examples[i] for i in key.indices], rng)
+        read = self.read([self.examples[i] for i in key.indices], rng, key.speeds or None)
         read.key = key
         return read
 
-    def read(self, examples: Sequence[AnyExample], rng: np.random.Generator | None = None) -> ReadBatch:
-        """The batch of ``examples`` in order (perturbed with ``rng`` when given)."""
+    def read(self, examples: Sequence[AnyExample], rng: np.random.Generator | None = None,
+             speeds: Sequence[float] | None = None) -> ReadBatch:
+        """The batch of ``examples`` in order (perturbed with ``rng`` when given, each at its
+        factor of ``speeds`` when given)."""
         ready: list[AnyExample] = []
         unreadable: list[Unreadable] = []
-        for example in examples:
+        for n, example in enumerate(examples):
             if isinstance(example, Example):
                 ready.append(example)
                 continue
@@ -96,17 +99,19 @@ class BatchReader(Dataset):
                     continue
             else:
                 samples = example.samples.numpy()
-            ready.append(wave_example(example, samples, self.wave_augment, rng))
+            speed = speeds[n] if speeds is not None else None
+            ready.append(wave_example(example, samples, self.wave_augment, rng, speed))
         return ReadBatch(None, make_batch(ready) if ready else None, unreadable)
 
 
 def wave_example(example: AnyExample, samples: np.ndarray, wave_augment=None,
-                 rng: np.random.Generator | None = None) -> WaveExample:
+                 rng: np.random.Generator | None = None, speed: float | None = None) -> WaveExample:
     """``example`` with the ``(time,)`` ``samples`` read for it, perturbed by ``wave_augment``
-    with ``rng`` when one is given (the frame count is then unknown: 0)."""
+    with ``rng`` when one is given, at the speed factor ``speed`` (None: drawn from ``rng``);
+    the frame count is then unknown: 0."""
     if rng is not None:
         wave_augment.rng = rng
-        samples = wave_augment(samples)
+        samples = wave_augment(samples, speed)
     return WaveExample(example.utt_id, torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)),
                        example.tokens, example.text, example.speaker, example.duration, 0)
 

@@ -6,12 +6,18 @@ of the number of ranks, and takes every ``world_size``-th batch from its rank on
 gets the same number of batches (a rank that ran out early would leave the others waiting in
 an all-reduce forever), and each rank knows how many utterances every other rank has in any
 update, which is what the loss is normalised by.
+
+With ``speed_perturb`` the sampler also chooses each utterance's speed factor of the epoch
+(:func:`asr.augment.speed_factors`, from ``seed`` and the epoch: the same on every rank) and
+buckets the perturbed lengths, so a batch of utterances slowed to 0.9 still fits the frame
+budget; the reader plays each utterance at the factor the sampler chose for it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from asr.augment import perturbed_length, speed_factors
 from asr.data.batching import bucket_batches
 
 
@@ -27,6 +33,7 @@ class BucketBatchSampler:
         shuffle: bool = True,
         rank: int = 0,
         world_size: int = 1,
+        speed_perturb: bool = False,
     ) -> None:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is not in [0, {world_size})")
@@ -37,15 +44,24 @@ class BucketBatchSampler:
         self.shuffle = shuffle
         self.rank = rank
         self.world_size = world_size
+        self.speed_perturb = speed_perturb
         self._cache: tuple[int, list[list[int]]] | None = None
+
+    def speeds(self, epoch: int) -> list[float] | None:
+        """Each utterance's speed factor in ``epoch`` (None without ``speed_perturb``)."""
+        if not self.speed_perturb:
+            return None
+        return speed_factors(self.seed, epoch, len(self.lengths))
 
     def global_batches(self, epoch: int) -> list[list[int]]:
         """All ranks' batches of ``epoch``, padded to a multiple of ``world_size``."""
         if self._cache is not None and self._cache[0] == epoch:
             return self._cache[1]
-        batches = bucket_batches(
-            self.lengths, self.max_frames, self.max_utts, self.shuffle, self.seed + epoch
-        )
+        lengths = self.lengths
+        speeds = self.speeds(epoch)
+        if speeds is not None:
+            lengths = [perturbed_length(n, f) for n, f in zip(lengths, speeds, strict=True)]
+        batches = bucket_batches(lengths, self.max_frames, self.max_utts, self.shuffle, self.seed + epoch)
         short = (-len(batches)) % self.world_size
         # A data set with fewer batches than ranks repeats batches more than once.
         batches = batches + [batches[i % len(batches)] for i in range(short)]

@@ -5,9 +5,10 @@ utterance from the data directory.
 shards by rank, then by DataLoader worker) through ``train.num_workers`` DataLoader workers.
 Each worker fills a buffer of ``train.shard_buffer`` utterances, sorts it by length and cuts
 it into batches under ``train.max_frames_per_batch`` / ``train.max_utts_per_batch``
-(:func:`~asr.data.batching.bucket_batches`, the buffer's batches shuffled with a seed from
-``(seed, rank, epoch, worker, buffer number)``), perturbs the waveforms (speed, noise) with a
-generator seeded from ``(seed, rank, epoch, worker, batch number)`` and pads them: the loop
+(:func:`~asr.data.batching.bucket_batches` of the lengths at the speed factors chosen for the
+buffer, its batches shuffled with a seed from ``(seed, rank, epoch, worker, buffer number)``),
+plays each utterance at its factor, adds noise with a generator seeded from ``(seed, rank,
+epoch, worker, batch number)`` and pads them: the loop
 gets :class:`~asr.train.reader.ReadBatch` es, as from the data-dir reader.
 
 The lazy examples of the data directory (metadata only) say which utterances train and with
@@ -33,6 +34,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
+from asr.augment import perturbed_length, speed_factors
 from asr.config import ExperimentConfig
 from asr.data.batching import bucket_batches
 from asr.errors import AsrError
@@ -112,11 +114,16 @@ class _BatchStream(IterableDataset):
         lengths = [example.num_frames for _, example in buffer]
         seed = _int_seed(self.seed, self.rank, self.epoch, worker, state["buffers"])
         state["buffers"] += 1
+        speeds: list[float | None] = [None] * len(buffer)
+        if self.wave_augment is not None and self.wave_augment.config.speed_perturb:
+            # Chosen before bucketing, so that the batches fit the budget at the new lengths.
+            speeds = list(speed_factors(seed, self.epoch, len(buffer)))
+            lengths = [perturbed_length(n, f) for n, f in zip(lengths, speeds, strict=True)]
         for indices in bucket_batches(lengths, self.max_frames, self.max_utts, shuffle=True, seed=seed):
             rng = None
             if self.wave_augment is not None:
                 rng = np.random.default_rng((self.seed, self.rank, self.epoch, worker, state["batches"]))
-            ready = [wave_example(buffer[i][1], buffer[i][0], self.wave_augment, rng) for i in indices]
+            ready = [wave_example(buffer[i][1], buffer[i][0], self.wave_augment, rng, speeds[i]) for i in indices]
             key = BatchKey(self.epoch, state["batches"], ())
             state["batches"] += 1
             consumed, state["skipped"] = len(ready) + state["skipped"], 0
