@@ -15,6 +15,7 @@ COMMANDS = {
     "train": "asr.cli.train",
     "decode": "asr.cli.decode",
     "score": "asr.cli.score",
+    "combine": "asr.cli.combine",
     "models": "asr.cli.models",
     "data": "asr.cli.data",
     "lm": "asr.cli.lm",
