@@ -113,8 +113,15 @@ class Recognizer:
                 spans = align_words(log_probs, best.tokens, self.tokenizer)
             except DecoderError:
                 spans = []  # unalignable (cannot happen for a hypothesis of these frames)
-            for span in spans:
-                words.append(Word(span.word, round(span.start * self.frame_seconds, 3),
+            labels = [span.word for span in spans]
+            if best.words is not None:
+                # A lexicon search knows its words; the spans are their spellings in the
+                # model's units (a phone model's "R AH B AW T" is RUBOUT).
+                labels = list(best.words) if len(best.words) == len(spans) else []
+                if not labels:
+                    log.debug("%d words but %d aligned spans: no word times", len(best.words), len(spans))
+            for label, span in zip(labels, spans, strict=False):
+                words.append(Word(label, round(span.start * self.frame_seconds, 3),
                                   round(span.end * self.frame_seconds, 3), round(span.confidence, 4)))
         alternatives = []
         if nbest > 1:

@@ -184,5 +184,20 @@ def test_decode_cli_with_lexicon_and_lm(tmp_path: Path, files) -> None:
                           "--beam-size", "4"]) == 0
     words = {w for line in (out / "text").read_text().splitlines() for w in line.split()[1:]}
     assert words <= {"ab", "ac", "ba"}  # whatever an untrained model hears, it is a lexicon word
+    # Words whose spelling reads otherwise (as a phone model's do): the word times and the ctm
+    # name the lexicon's words, not their spellings.
+    named = tmp_path / "named.txt"
+    named.write_text("AB a b <space>\nAC a c <space>\nBA b a <space>\n")
+    named_lm = tmp_path / "named.arpa"
+    named_lm.write_text(lm.read_text().replace("ab", "AB").replace("ac", "AC").replace("ba", "BA"))
+    out2 = tmp_path / "out2"
+    assert asr_main.main(["decode", "--model", str(model), "--data", str(data), "--out", str(out2),
+                          "--decoder", "lexicon", "--lexicon", str(named), "--lm", str(named_lm),
+                          "--beam-size", "4"]) == 0
+    texts = {line.split()[0]: line.split()[1:] for line in (out2 / "text").read_text().splitlines()}
+    ctm: dict[str, list[str]] = {}
+    for line in (out2 / "ctm").read_text().splitlines():
+        ctm.setdefault(line.split()[0], []).append(line.split()[4])
+    assert any(texts.values()) and {u: w for u, w in texts.items() if w} == ctm
     summary = json.loads((out / "score.json").read_text())
     assert summary["decoder"] == "lexicon" and summary["lexicon"] == str(lexicon)
