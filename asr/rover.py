@@ -18,14 +18,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-Column = list["str | None"]
+Entry = tuple[int, int] | None  # (system, word position in its hypothesis), or the null arc
+Column = list[Entry]
 
 CORRECT_COST, SUB_COST, INS_COST, DEL_COST = 0, 4, 3, 3
 
 
-def align_to_network(network: list[Column], words: Sequence[str], systems: int) -> list[Column]:
-    """``network`` (columns of ``systems`` entries) with ``words`` aligned in as entry number
-    ``systems``: a new network whose columns have ``systems + 1`` entries."""
+def align_to_network(network: list[Column], hypotheses: Sequence[Sequence[str]], system: int) -> list[Column]:
+    """``network`` (columns of the entries of systems ``0 .. system - 1``) with hypothesis
+    ``system`` of ``hypotheses`` aligned in: a new network whose columns have one more entry."""
+    words = hypotheses[system]
+    column_words = [{hypotheses[e[0]][e[1]] for e in column if e is not None} for column in network]
     rows, cols = len(network), len(words)
     # cost[i][j]: the cheapest alignment of the first i columns with the first j words.
     cost = [[0] * (cols + 1) for _ in range(rows + 1)]
@@ -35,9 +38,9 @@ def align_to_network(network: list[Column], words: Sequence[str], systems: int) 
     for j in range(1, cols + 1):
         cost[0][j], back[0][j] = cost[0][j - 1] + INS_COST, "I"
     for i in range(1, rows + 1):
-        column = network[i - 1]
+        present = column_words[i - 1]
         for j in range(1, cols + 1):
-            match = CORRECT_COST if words[j - 1] in column else SUB_COST
+            match = CORRECT_COST if words[j - 1] in present else SUB_COST
             diagonal = cost[i - 1][j - 1] + match
             deletion = cost[i - 1][j] + DEL_COST
             insertion = cost[i][j - 1] + INS_COST
@@ -53,35 +56,44 @@ def align_to_network(network: list[Column], words: Sequence[str], systems: int) 
     while i > 0 or j > 0:
         step = back[i][j]
         if step == "S":
-            merged.append([*network[i - 1], words[j - 1]])
+            merged.append([*network[i - 1], (system, j - 1)])
             i, j = i - 1, j - 1
         elif step == "D":
             merged.append([*network[i - 1], None])
             i -= 1
         else:
-            merged.append([None] * systems + [words[j - 1]])
+            merged.append([None] * system + [(system, j - 1)])
             j -= 1
     merged.reverse()
     return merged
 
 
-def vote(column: Column) -> str | None:
-    """The column's most frequent entry (a word or None); a tie goes to the earliest system's."""
+def vote(column: Column, hypotheses: Sequence[Sequence[str]]) -> Entry:
+    """The entry of the column's most frequent word (or None for the gap); of the entries with
+    that word, and in a tie of words, the earliest system's."""
+    labels = [hypotheses[e[0]][e[1]] if e is not None else None for e in column]
     counts: dict[str | None, int] = {}
-    for entry in column:
-        counts[entry] = counts.get(entry, 0) + 1
+    for label in labels:
+        counts[label] = counts.get(label, 0) + 1
     best = max(counts.values())
-    return next(entry for entry in column if counts[entry] == best)
+    return next(e for e, label in zip(column, labels, strict=True) if counts[label] == best)
+
+
+def combine_positions(hypotheses: Sequence[Sequence[str]]) -> list[tuple[int, int]]:
+    """The ROVER result of one utterance's hypotheses (best system first) as ``(system, word
+    position)`` pairs: which system's word each combined word is (for its time and
+    confidence)."""
+    if not hypotheses:
+        return []
+    network: list[Column] = [[(0, j)] for j in range(len(hypotheses[0]))]
+    for system in range(1, len(hypotheses)):
+        network = align_to_network(network, hypotheses, system)
+    return [e for e in (vote(column, hypotheses) for column in network) if e is not None]
 
 
 def combine_words(hypotheses: Sequence[Sequence[str]]) -> list[str]:
     """The ROVER word sequence of one utterance's hypotheses (best system first)."""
-    if not hypotheses:
-        return []
-    network: list[Column] = [[word] for word in hypotheses[0]]
-    for systems, words in enumerate(hypotheses[1:], start=1):
-        network = align_to_network(network, words, systems)
-    return [word for word in map(vote, network) if word is not None]
+    return [hypotheses[s][j] for s, j in combine_positions(hypotheses)]
 
 
 def combine(systems: Sequence[Mapping[str, Sequence[str]]]) -> dict[str, list[str]]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from asr.cli.main import main as asr_main
-from asr.rover import align_to_network, combine, combine_words
+from asr.rover import align_to_network, combine, combine_positions, combine_words
 
 
 def _rover(*hyps: str) -> str:
@@ -38,10 +38,16 @@ def test_two_systems_change_nothing() -> None:
 
 
 def test_network_columns_hold_every_system() -> None:
-    network = align_to_network([["a"], ["b"]], ["a", "z", "b"], 1)
-    assert network == [["a", "a"], [None, "z"], ["b", "b"]]
-    network = align_to_network(network, ["b"], 2)
-    assert network == [["a", "a", None], [None, "z", None], ["b", "b", "b"]]
+    hyps = [["a", "b"], ["a", "z", "b"], ["b"]]
+    network = align_to_network([[(0, 0)], [(0, 1)]], hyps, 1)
+    assert network == [[(0, 0), (1, 0)], [None, (1, 1)], [(0, 1), (1, 2)]]
+    network = align_to_network(network, hyps, 2)
+    assert network == [[(0, 0), (1, 0), None], [None, (1, 1), None], [(0, 1), (1, 2), (2, 0)]]
+
+
+def test_positions_name_the_earliest_system_of_the_winning_word() -> None:
+    # "x" wins with systems 1 and 2: its time comes from system 1, the earliest that said it.
+    assert combine_positions([["a", "b"], ["a", "x"], ["q", "a", "x"]]) == [(0, 0), (1, 1)]
 
 
 def test_an_utterance_missing_from_a_system_counts_as_empty() -> None:
