@@ -28,6 +28,7 @@ from asr.model import AcousticModel
 from asr.model.lstm import FusedLSTM, LayeredLSTM
 from asr.model.subsampling import FrameStack
 from asr.modeldir import load_model_dir
+from asr.rover_model import is_rover
 
 FORMATS = {"torchscript": "model.ts", "onnx": "model.onnx"}
 ONNX_OPSET = 17
@@ -116,6 +117,10 @@ def export_model(model_dir: str | Path, fmt: str, output: str | Path | None = No
     tokenizer model) beside it when it goes elsewhere. Returns the written path."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}: use {' or '.join(FORMATS)}")
+    if is_rover(model_dir):
+        raise ExportError(f"{model_dir}: a ROVER model (rover.yaml) combines whole systems' words, "
+                          "which no exported network does; export each system on its own "
+                          f"({model_dir}, {Path(model_dir) / 'system-2'}, ...)")
     if is_ensemble(model_dir):
         raise ExportError(f"{model_dir}: an ensemble (ensemble.yaml) exports one member at a "
                           "time; export each member's own model directory")

@@ -25,6 +25,7 @@ from asr.ensemble import combine_log_probs, load_members
 from asr.errors import AsrError
 from asr.features import build_frontend
 from asr.modeldir import LoadedModel
+from asr.rover_model import RoverRecognizer, is_rover, rover_systems
 from asr.store import resolve
 from asr.transcript import Alternative, Result, Word
 from asr.utils import resolve_device
@@ -256,12 +257,26 @@ class Recognizer:
 
 
 def load_model(name_or_path: str | Path | None = None, device: str = "auto",
-               model_decoder: bool = True) -> Recognizer:
+               model_decoder: bool = True) -> Recognizer | RoverRecognizer:
     """Resolve (``--model``, ``$ASR_MODEL``, the store's default) and load a model. With
     ``model_decoder`` the model's own decoder (``decoding.yaml``: lexicon, LM, weights) is built
-    now, so that a missing or mismatched file fails here, and becomes the default search."""
+    now, so that a missing or mismatched file fails here, and becomes the default search. A
+    ROVER model (:mod:`asr.rover_model`) loads as a :class:`RoverRecognizer` of its systems,
+    each with its own decoder."""
     torch_device = resolve_device(device)
     path = resolve(str(name_or_path) if name_or_path is not None else None)
+    if is_rover(path):
+        if not model_decoder:
+            raise AsrError(f"{path} is a ROVER model: each of its systems decodes with its own "
+                           f"search; drop the search options, or give one system (--model "
+                           f"{path / 'system-2'}, ...)")
+        return RoverRecognizer([_load_one(system, torch_device, True) for system in rover_systems(path)], path)
+    return _load_one(path, torch_device, model_decoder)
+
+
+def _load_one(path: Path, torch_device: torch.device, model_decoder: bool) -> Recognizer:
+    """The model directory ``path`` (one model or an ensemble) with its decoder (see
+    :func:`load_model`)."""
     first, *others = load_members(path, torch_device)
     recognizer = Recognizer(first, torch_device, others)
     if model_decoder:

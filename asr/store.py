@@ -62,6 +62,8 @@ def install(model_dir: str | Path, name: str, make_default: bool = False) -> Pat
         for item in model_dir.iterdir():
             if item.is_file():
                 shutil.copy2(item, staging / item.name)
+            elif item.is_dir() and is_model_dir(item):  # a ROVER model's further systems
+                shutil.copytree(item, staging / item.name)
         target = root / name
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{name}.old.", dir=root))

@@ -18,7 +18,9 @@ from asr.decode.defaults import DecodingDefaults, choose_search
 from asr.decode.sweep import compute_posteriors, search, sweep
 from asr.errors import AsrError
 from asr.lm import read_arpa
+from asr.rover_model import is_rover
 from asr.score import score
+from asr.store import resolve as resolve_model
 from asr.utils import atomic_write_text, setup_logging
 
 log = logging.getLogger("asr.decode")
@@ -118,7 +120,12 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     setup_logging(args.verbose, out / "decode.log")
-    recognizer = asr.load_model(args.model, device=args.device, model_decoder=False)
+    model_path = resolve_model(args.model)
+    if is_rover(model_path):
+        raise AsrError(f"{model_path} is a ROVER model: decode each of its systems ({model_path}, "
+                       f"{model_path / 'system-2'}, ...) and combine their text files with "
+                       "`asr combine`, or transcribe with it")
+    recognizer = asr.load_model(model_path, device=args.device, model_decoder=False)
     chosen = _search(args, recognizer)
     if chosen.decoder != "greedy":
         log.info("search: %s", dataclasses.replace(chosen, tuned_on=None).describe())

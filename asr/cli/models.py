@@ -14,6 +14,7 @@ from asr.decode.defaults import DecodingDefaults, attach_decoding, read_decoding
 from asr.ensemble import is_ensemble, make_ensemble, member_files
 from asr.errors import AsrError
 from asr.modeldir import load_model_dir
+from asr.rover_model import is_rover, make_rover, rover_systems
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -40,6 +41,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     ens.add_argument("--out", required=True, help="the new (empty) ensemble directory")
     add_verbosity(ens)
     ens.set_defaults(func=run_ensemble)
+    rov = sub.add_parser(
+        "rover", help="combine complete systems (each with its own decoder) by word voting",
+        description="Writes a model directory that runs every system on the input, each with "
+        "its own units and search (its decoding.yaml: set it first with `asr models "
+        "set-decoder`), and keeps the words most of them chose (ROVER, asr.rover); a tie goes "
+        "to the system listed first, so list them best first, as measured on dev. Three or "
+        "more systems. `transcribe --model` runs it; `asr decode` decodes one system at a "
+        "time (combine their text files with `asr combine`).")
+    rov.add_argument("models", nargs="+", help="three or more model directories or store names, best first")
+    rov.add_argument("--out", required=True, help="the new (empty) ROVER model directory")
+    add_verbosity(rov)
+    rov.set_defaults(func=run_rover)
     dec = sub.add_parser(
         "set-decoder", help="store a decoder (lexicon, LM, weights) in a model directory",
         description="Copies the lexicon and LM into the model directory and writes its "
@@ -80,6 +93,11 @@ def run_list(args: argparse.Namespace) -> int:
                 search += f"; ensemble of {len(member_files(path))} models"
             except AsrError as exc:
                 search += f"; broken ensemble: {exc}"
+        if is_rover(path):
+            try:
+                search = f"ROVER of {len(rover_systems(path))} systems; system 1: {search}"
+            except AsrError as exc:
+                search += f"; broken ROVER model: {exc}"
         print(f"{'*' if name == default else ' '} {name}\t{path}\t{search}")
     return 0
 
@@ -93,6 +111,12 @@ def run_install(args: argparse.Namespace) -> int:
 def run_ensemble(args: argparse.Namespace) -> int:
     out = make_ensemble(args.out, [store.resolve(m) for m in args.models])
     print(f"{out}: ensemble of {len(args.models)} models (mean posterior)")
+    return 0
+
+
+def run_rover(args: argparse.Namespace) -> int:
+    out = make_rover(args.out, [store.resolve(m) for m in args.models])
+    print(f"{out}: ROVER of {len(args.models)} systems")
     return 0
 
 
