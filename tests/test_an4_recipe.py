@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 from test_an4 import make_an4  # a sibling test module (tests/ is on sys.path)
 
 from asr import store
@@ -108,3 +109,52 @@ def test_recipe_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 def test_recipe_end_to_end_both_systems(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Both systems, every decoder, and a rerun that skips every finished stage."""
     run_recipe(tmp_path, monkeypatch, ["greedy", "beam", "beam_lm", "lexicon_lm"], phone=True)
+
+
+@pytest.mark.skipif(not (ROOT / ".venv" / "bin" / "asr").exists(), reason="needs the project .venv")
+def test_rover_stage_trains_combines_and_installs_what_transcribe_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stage 8: three systems (two character seeds and a phone system), each trained on train
+    with its search chosen on dev, then on train + dev; their test hypotheses combined by
+    ROVER; the combination installed as one model that `transcribe` runs to the same words."""
+    make_an4(tmp_path / "corpus" / "an4", "sph")
+    recipe = recipe_copy(tmp_path)
+    monkeypatch.setenv("ASR_MODEL_DIR", str(tmp_path / "store"))
+    env = os.environ | {"OMP_NUM_THREADS": "1", "ASR_MODEL_DIR": str(tmp_path / "store")}
+    common = ["--corpus-dir", str(tmp_path / "corpus"), "--preset", "cpu", "--train-opts", TINY,
+              "--nj", "1", "--lm-weights", "0,1", "--word-scores", "0", "--beam-size", "4",
+              "--dev-speakers", "2", "--char-decoders", "greedy lexicon_lm"]
+    bad = subprocess.run(["./run.sh", *common, "--stage", "8", "--rover", "char:0 words:1"], cwd=recipe,
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1 and "--rover takes UNIT:SEED[:PRESET]" in bad.stderr
+    bad = subprocess.run(["./run.sh", *common, "--stage", "8", "--rover", "char:0:cpu+nope"], cwd=recipe,
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1 and "--rover char:0:cpu+nope: no conf/nope.yaml" in bad.stderr
+    proc = subprocess.run(["./run.sh", *common, "--stage", "0", "--stop-stage", "1"], cwd=recipe,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc = subprocess.run(["./run.sh", *common, "--stage", "8", "--rover", "char:0 phone:0 char:1:cpu+utt_cmvn"],
+                          cwd=recipe, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    exp = recipe / "exp"
+    members = ["char_cpu", "phone_cpu", "char_cpu_utt_cmvn_s1"]
+    for name in members:
+        assert (exp / name / "decode_final_dev" / "text").is_file()
+        assert (exp / f"{name}_traindev" / "final" / "decoding.yaml").is_file()
+    seeds = [yaml.safe_load((exp / f"{n}_traindev" / "config.yaml").read_text())["train"]["seed"] for n in members]
+    assert seeds == [0, 0, 1]
+    cmvn = [yaml.safe_load((exp / f"{n}_traindev" / "config.yaml").read_text())["features"]["cmvn"] for n in members]
+    assert cmvn == ["global", "global", "utterance"]  # the third member's preset: cpu + utt_cmvn
+    assert (exp / "rover" / "decode_test" / "wer").read_text().startswith("%WER ")
+    assert "ROVER on test (systems trained on train + dev): %WER" in proc.stdout
+    installed = store.store_dir() / "an4"
+    assert yaml.safe_load((installed / "rover.yaml").read_text())["systems"] == [".", "system-2", "system-3"]
+    assert (installed / "system-2" / "lexicon.txt").read_text() == (exp / "phone_cpu_traindev" / "lexicon.txt").read_text()
+    # transcribe --model an4 gives the words the recipe scored.
+    hyps = dict(line.partition(" ")[::2] for line in (exp / "rover" / "decode_test" / "text").read_text().splitlines())
+    wavs = dict(line.split(maxsplit=1) for line in (recipe / "data" / "test" / "wav.scp").read_text().splitlines())
+    out = subprocess.run([str(ROOT / ".venv" / "bin" / "transcribe"), "--model", "an4", "-q", "--device", "cpu",
+                          *wavs.values()], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    got = {Path(line.split(":")[0]).stem: line.partition(": ")[2] for line in out.stdout.splitlines()}
+    assert got == {Path(wav).stem: hyps.get(utt, "") for utt, wav in wavs.items()}

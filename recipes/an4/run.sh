@@ -37,6 +37,10 @@ char_decoders="greedy beam beam_lm lexicon_lm"
 phone_decoders="lexicon_lm"
 model_name=an4        # name in the model store (stage 6)
 final=false           # true: stage 7 retrains the best system on train + dev and installs it
+rover=""              # stage 8: systems as UNIT:SEED[:PRESET], best first on dev (e.g. "phone:0
+                      # phone:0:long+utt_cmvn char:0"; PRESET: conf files joined by +, default
+                      # --preset), each trained on train (choices on dev) and on train + dev,
+                      # combined by ROVER on test and installed as one model
 make_default=false    # true: also make it the default model of `transcribe`
 allow_pipes=false     # true: run commands ('cmd |') found in wav.scp
 help_message="Usage: $0 [options]   (AN4 recognition: character and phone CTC)"
@@ -60,6 +64,17 @@ for system in $systems; do
     *) echo "$0: --systems takes 'char' and 'phone', not '$system'" >&2; exit 1 ;;
   esac
 done
+for member in $rover; do
+  if ! [[ "$member" =~ ^(char|phone):[0-9]+(:[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*)?$ ]]; then
+    echo "$0: --rover takes UNIT:SEED[:PRESET] (UNIT char or phone, SEED a number, PRESET conf" \
+      "files joined by +), not '$member'" >&2
+    exit 1
+  fi
+  IFS=: read -r _ _ member_preset <<< "$member"
+  for conf in ${member_preset//+/ }; do
+    [ -f "conf/$conf.yaml" ] || { echo "$0: --rover $member: no conf/$conf.yaml" >&2; exit 1; }
+  done
+done
 log() { echo "$(date '+%H:%M:%S') [an4] $*"; }
 install_opts=()
 $make_default && install_opts+=(--default)
@@ -74,8 +89,51 @@ train_system() {
   # shellcheck disable=SC2086  # train_opts is a list of options
   train.sh "$exp" $train_cmd "$exp/log/train.log" \
     asr train --train data/train --dev data/dev --exp-dir "$exp" --no-progress \
-      --config "conf/$preset.yaml" $(unit_opts "$unit") $train_opts
+      $(preset_opts "$preset") $(unit_opts "$unit") $train_opts
   echo $((SECONDS - start)) > "$exp/train_seconds"
+  echo "$preset" > "$exp/preset"  # what stage 7 trains again on train + dev
+}
+
+# preset_opts PRESET: the `asr train` options of a preset (conf files joined by +, in order).
+preset_opts() { local conf; for conf in ${1//+/ }; do echo "--config conf/$conf.yaml"; done; }
+
+# system_name UNIT SEED PRESET: a system's directory under exp/ (seed 0 of --preset: the one
+# of stages 2 and 4).
+system_name() {
+  local name="${1}_${3//+/_}"
+  if [ "$2" = 0 ]; then echo "$name"; else echo "${name}_s$2"; fi
+}
+
+# make_train_dev: data/train_dev, the training and dev sets together (stages 7 and 8).
+make_train_dev() {
+  if [ ! -f data/train_dev/.done ]; then
+    rm -rf data/train_dev
+    combine_data.sh data/train_dev data/train data/dev
+    touch data/train_dev/.done
+  fi
+}
+
+# train_dev_system UNIT EXP [OPTIONS]: the preset for UNIT trained on train + dev, no dev set.
+train_dev_system() {
+  local unit=$1 exp=$2 start=$SECONDS
+  shift 2
+  rm -rf "$exp"/decode_*
+  # shellcheck disable=SC2086  # train_opts is a list of options
+  train.sh "$exp" $train_cmd "$exp/log/train.log" \
+    asr train --train data/train_dev --exp-dir "$exp" --no-progress \
+      $(preset_opts "$preset") $(unit_opts "$unit") $train_opts "$@"
+  echo $((SECONDS - start)) > "$exp/train_seconds"
+}
+
+# set_search EXP UNIT SCORE_JSON: EXP/final decodes with the search of SCORE_JSON (a phone
+# model with a lexicon in its own tokens, EXP/lexicon.txt).
+set_search() {
+  local exp=$1 unit=$2 score=$3 opts=(--from "$3")
+  if [ "$unit" = phone ]; then
+    local/phone_lexicon.sh data/local/dict/lexicon.txt "$exp/final/tokens.txt" "$exp/lexicon.txt"
+    opts+=(--lexicon "$exp/lexicon.txt")
+  fi
+  asr models set-decoder "$exp/final" "${opts[@]}"
 }
 
 # unit_opts UNIT: the `asr train` options that select the output units.
@@ -202,32 +260,21 @@ if $final && [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
   read -r best search < <(local/results.sh --best exp)
   name=$(basename "$best")          # UNIT_PRESET, e.g. phone_long
   unit=${name%%_*} sys_preset=${name#*_}
+  [ -f "$best/preset" ] && sys_preset=$(cat "$best/preset")
+  seed=$(python -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["train"]["seed"])' \
+    "$best/config.yaml")
   exp=exp/${name}_traindev
   log "stage 7: $name again on train + dev ($exp), with the search of $search"
-  if [ ! -f data/train_dev/.done ]; then
-    rm -rf data/train_dev
-    combine_data.sh data/train_dev data/train data/dev
-    touch data/train_dev/.done
-  fi
+  make_train_dev
   if [ ! -f "$exp/.done" ]; then
-    rm -rf "$exp"/decode_*
-    start=$SECONDS
-    # shellcheck disable=SC2086  # train_opts is a list of options
-    train.sh "$exp" $train_cmd "$exp/log/train.log" \
-      asr train --train data/train_dev --exp-dir "$exp" --no-progress \
-        --config "conf/$sys_preset.yaml" $(unit_opts "$unit") $train_opts
-    echo $((SECONDS - start)) > "$exp/train_seconds"
+    preset=$sys_preset train_dev_system "$unit" "$exp" --set train.seed="$seed"
     touch "$exp/.done"
   fi
-  # The dev-tuned search travels with the model, and `asr decode` uses it as it is.
+  # The dev-tuned search travels with the model, and `asr decode` uses it as it is (a phone
+  # model's lexicon in its own tokens, which may differ from those of $best).
   decoder=$(python -c 'import json, sys; print(json.load(open(sys.argv[1]))["decoder"])' \
     "$search/score.json")
-  set_decoder_opts=(--from "$search/score.json")
-  if [ "$unit" = phone ]; then  # its own tokens may differ from those of $best
-    local/phone_lexicon.sh data/local/dict/lexicon.txt "$exp/final/tokens.txt" "$exp/lexicon.txt"
-    set_decoder_opts+=(--lexicon "$exp/lexicon.txt")
-  fi
-  asr models set-decoder "$exp/final" "${set_decoder_opts[@]}"
+  set_search "$exp" "$unit" "$search/score.json"
   dir=$exp/decode_final_test
   if [ ! -f "$dir/.done" ]; then
     log "decoding data/test: $decoder, the search of $search (log: $dir/log/decode.log)"
@@ -237,6 +284,64 @@ if $final && [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
   fi
   grep -h '%WER' "$dir/wer"
   asr models install "$exp/final" --name "$model_name" "${install_opts[@]}"
+  asr models list
+fi
+
+if [ -n "$rover" ] && [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
+  log "stage 8: ROVER of $rover (best first on dev)"
+  make_train_dev
+  dev_hyps=() test_hyps=() finals=()
+  for member in $rover; do
+    IFS=: read -r unit seed member_preset <<< "$member"
+    member_preset=${member_preset:-$preset}
+    name=$(system_name "$unit" "$seed" "$member_preset")
+    # On train: its decoders swept on dev (as stages 2-5 for seed 0), the best one kept.
+    if [ ! -f "exp/$name/.done" ]; then
+      preset=$member_preset train_opts="$train_opts --set train.seed=$seed" train_system "$unit" "exp/$name"
+      touch "exp/$name/.done"
+    fi
+    if [ "$unit" = phone ]; then
+      local/phone_lexicon.sh data/local/dict/lexicon.txt "exp/$name/final/tokens.txt" "exp/$name/lexicon.txt"
+      decode_system "exp/$name" "exp/$name/lexicon.txt" "$phone_decoders"
+    else
+      decode_system "exp/$name" data/lang/lexicon_char.txt "$char_decoders"
+    fi
+    read -r _ search < <(local/results.sh --best exp "$name")
+    set_search "exp/$name" "$unit" "$search/score.json"
+    dir=exp/$name/decode_final_dev
+    if [ ! -f "$dir/.done" ]; then
+      rm -rf "$dir"
+      $decode_cmd "$dir/log/decode.log" asr decode --model "exp/$name/final" --data data/dev --out "$dir"
+      touch "$dir/.done"
+    fi
+    dev_hyps+=("$dir/text")
+    # On train + dev, with that search; test decoded once.
+    td=exp/${name}_traindev
+    if [ ! -f "$td/.done" ]; then
+      log "training $name again on train + dev ($td)"
+      preset=$member_preset train_dev_system "$unit" "$td" --set train.seed="$seed"
+      touch "$td/.done"
+    fi
+    set_search "$td" "$unit" "$search/score.json"
+    dir=$td/decode_final_test
+    if [ ! -f "$dir/.done" ]; then
+      rm -rf "$dir"
+      $decode_cmd "$dir/log/decode.log" asr decode --model "$td/final" --data data/test --out "$dir"
+      touch "$dir/.done"
+    fi
+    test_hyps+=("$dir/text")
+    finals+=("$td/final")
+  done
+  mkdir -p exp/rover/decode_dev exp/rover/decode_test
+  asr combine -q "${dev_hyps[@]}" -o exp/rover/decode_dev/text
+  asr score --ref data/dev/text --hyp exp/rover/decode_dev/text > exp/rover/decode_dev/wer
+  asr combine -q "${test_hyps[@]}" -o exp/rover/decode_test/text
+  asr score --ref data/test/text --hyp exp/rover/decode_test/text --bootstrap 1000 > exp/rover/decode_test/wer
+  log "ROVER on dev (systems trained on train): $(grep -h '%WER' exp/rover/decode_dev/wer)"
+  log "ROVER on test (systems trained on train + dev): $(grep -h '%WER' exp/rover/decode_test/wer)"
+  rm -rf exp/rover/final
+  asr models rover "${finals[@]}" --out exp/rover/final
+  asr models install exp/rover/final --name "$model_name" "${install_opts[@]}"
   asr models list
 fi
 log "done"

@@ -2,18 +2,21 @@
 # The results of every system under EXP as a markdown table (WER and CER on dev and test, per
 # decoder), or with --best the system and decoder with the lowest dev WER, as two words: the
 # system's directory and the decode directory whose score.json holds that search (for a
-# decoder with an LM, the test decode with the pair its dev sweep chose).
-#   local/results.sh [--best] EXP
+# decoder with an LM, the test decode with the pair its dev sweep chose). With SYSTEM, --best
+# looks at EXP/SYSTEM only (its best decoder).
+#   local/results.sh [--best] EXP [SYSTEM]
 set -euo pipefail
 best=false
 [ "${1:-}" = --best ] && { best=true; shift; }
-[ $# -eq 1 ] || { echo "usage: $0 [--best] EXP" >&2; exit 1; }
+[ $# -eq 1 ] || { $best && [ $# -eq 2 ]; } || { echo "usage: $0 [--best] EXP [SYSTEM]" >&2; exit 1; }
 exp=$1
+only=${2:-}
 # field FILE LABEL: the percentage after '%LABEL' in a Kaldi-style wer file.
 field() { awk -v l="%$2" '$1 == l { print $2; exit }' "$1" 2>/dev/null; }
 if $best; then
   for sys in "$exp"/*/; do
     sys=${sys%/}
+    [ -z "$only" ] || [ "$sys" = "$exp/$only" ] || continue
     for dec in greedy beam beam_lm lexicon_lm; do
       dev=$sys/decode_${dec}_dev/wer; search=$sys/decode_${dec}_dev
       test=$sys/decode_${dec}_test
