@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -130,6 +131,16 @@ def test_lm_moves_the_choice_and_scores_split(files) -> None:
     for h in hyps:
         assert h.lm_score == pytest.approx(math.log(10) * model.sentence_log10(h.words), abs=1e-3)
     assert hyps[0].am_score < hyps[1].am_score  # the acoustics preferred "ab"
+
+
+def test_loading_an_arpa_lm_prints_nothing(files, capfd) -> None:
+    """KenLM writes its ARPA loading progress to file descriptor 2; transcribe -q stays quiet."""
+    lexicon, lm = files
+    capfd.readouterr()
+    LexiconDecoder(TOKENS, lexicon, lm, beam_size=4)
+    assert capfd.readouterr().err == ""
+    print("still here", file=sys.stderr)  # descriptor 2 is restored
+    assert capfd.readouterr().err == "still here\n"
 
 
 @pytest.mark.skipif(not have_kenlm(), reason="KenLM's build_binary is not installed (tools/install_kenlm.sh)")

@@ -29,7 +29,7 @@ import torch
 from asr.decode.base import Decoder, DecoderError, Hypothesis
 from asr.decode.forced_align import best_path_log_prob
 from asr.text.tokenizer import BLANK, SPACE, UNK, Tokenizer
-from asr.utils import atomic_write_text
+from asr.utils import atomic_write_text, native_stderr_silenced
 
 # A log-probability no path takes, finite so that flashlight's sums stay finite.
 IMPOSSIBLE = -1.0e4
@@ -111,17 +111,23 @@ class LexiconDecoder(Decoder):
         self.nbest = nbest
         self.lm_weight = lm_weight
         self.word_score = word_score
-        try:
-            self._decoder = ctc_decoder(
-                lexicon=str(lexicon), tokens=list(tokenizer.tokens),
-                lm=str(lm) if lm is not None else None, nbest=nbest, beam_size=beam_size,
-                beam_size_token=beam_size_token, beam_threshold=beam_threshold,
-                lm_weight=lm_weight * math.log(10.0), word_score=word_score,
-                sil_score=sil_score, blank_token=BLANK, sil_token=tokenizer.tokens[self.sil_id],
-                unk_word=UNK)
-        except Exception as exc:  # noqa: BLE001 - flashlight reports bad files as RuntimeError
+        # KenLM prints its progress bars for an ARPA file straight to file descriptor 2.
+        with native_stderr_silenced():
+            try:
+                self._decoder = ctc_decoder(
+                    lexicon=str(lexicon), tokens=list(tokenizer.tokens),
+                    lm=str(lm) if lm is not None else None, nbest=nbest, beam_size=beam_size,
+                    beam_size_token=beam_size_token, beam_threshold=beam_threshold,
+                    lm_weight=lm_weight * math.log(10.0), word_score=word_score,
+                    sil_score=sil_score, blank_token=BLANK, sil_token=tokenizer.tokens[self.sil_id],
+                    unk_word=UNK)
+            except Exception as exc:  # noqa: BLE001 - flashlight reports bad files as RuntimeError
+                failure = str(exc).splitlines()[0]
+            else:
+                failure = None
+        if failure is not None:
             raise DecoderError(f"cannot build the lexicon decoder from {lexicon}"
-                               f"{' and ' + str(lm) if lm else ''}: {str(exc).splitlines()[0]}") from None
+                               f"{' and ' + str(lm) if lm else ''}: {failure}")
 
     def _closed(self, emissions: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(batch, time, vocab)`` -> ``(batch, time + 1, vocab)`` with a certain boundary
