@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 from pathlib import Path
 
@@ -31,28 +32,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     inst.add_argument("--default", action="store_true", help="make it the default model")
     add_verbosity(inst)
     inst.set_defaults(func=run_install)
-    ens = sub.add_parser(
-        "ensemble", help="combine models of the same units into one model directory",
+    _add_combination(
+        sub, "ensemble", make_ensemble, "mean posterior", "ensemble",
+        help="combine models of the same units into one model directory",
         description="Writes a model directory whose models all run on the input and whose "
         "frame posteriors are averaged (asr.ensemble). The models need the same tokens.txt and "
         "output frame period; they may differ in features, CMVN, size and seed. Give it a "
-        "decoder afterwards with `asr models set-decoder` (tuned on dev with `asr decode`).")
-    ens.add_argument("models", nargs="+", help="two or more model directories or store names")
-    ens.add_argument("--out", required=True, help="the new (empty) ensemble directory")
-    add_verbosity(ens)
-    ens.set_defaults(func=run_ensemble)
-    rov = sub.add_parser(
-        "rover", help="combine complete systems (each with its own decoder) by word voting",
+        "decoder afterwards with `asr models set-decoder` (tuned on dev with `asr decode`).",
+        models_help="two or more model directories or store names")
+    _add_combination(
+        sub, "rover", make_rover, "ROVER", "ROVER model",
+        help="combine complete systems (each with its own decoder) by word voting",
         description="Writes a model directory that runs every system on the input, each with "
         "its own units and search (its decoding.yaml: set it first with `asr models "
         "set-decoder`), and keeps the words most of them chose (ROVER, asr.rover); a tie goes "
         "to the system listed first, so list them best first, as measured on dev. Three or "
         "more systems. `transcribe --model` runs it; `asr decode` decodes one system at a "
-        "time (combine their text files with `asr combine`).")
-    rov.add_argument("models", nargs="+", help="three or more model directories or store names, best first")
-    rov.add_argument("--out", required=True, help="the new (empty) ROVER model directory")
-    add_verbosity(rov)
-    rov.set_defaults(func=run_rover)
+        "time (combine their text files with `asr combine`).",
+        models_help="three or more model directories or store names, best first")
     dec = sub.add_parser(
         "set-decoder", help="store a decoder (lexicon, LM, weights) in a model directory",
         description="Copies the lexicon and LM into the model directory and writes its "
@@ -108,15 +105,19 @@ def run_install(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_ensemble(args: argparse.Namespace) -> int:
-    out = make_ensemble(args.out, [store.resolve(m) for m in args.models])
-    print(f"{out}: ensemble of {len(args.models)} models (mean posterior)")
-    return 0
+def _add_combination(sub, name: str, make, combine: str, kind: str, *, help: str, description: str,
+                     models_help: str) -> None:
+    """``asr models NAME MODEL... --out DIR``: ``make(DIR, model dirs)`` writes the combination."""
+    p = sub.add_parser(name, help=help, description=description)
+    p.add_argument("models", nargs="+", help=models_help)
+    p.add_argument("--out", required=True, help=f"the new (empty) {kind} directory")
+    add_verbosity(p)
+    p.set_defaults(func=functools.partial(_run_combination, make=make, combine=combine))
 
 
-def run_rover(args: argparse.Namespace) -> int:
-    out = make_rover(args.out, [store.resolve(m) for m in args.models])
-    print(f"{out}: ROVER of {len(args.models)} systems")
+def _run_combination(args: argparse.Namespace, make, combine: str) -> int:
+    out = make(args.out, [store.resolve(m) for m in args.models])
+    print(f"{out}: {combine} of {len(args.models)} models")
     return 0
 
 
