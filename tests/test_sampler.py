@@ -1,5 +1,6 @@
-"""The length-bucketed sampler with speed perturbation: each utterance's factor of an epoch
-is chosen before the bucketing, which uses the perturbed lengths, the same on every rank."""
+"""The length-bucketed sampler (and the shard stream's buffers) with speed perturbation: each
+utterance's factor of an epoch is chosen before the bucketing, which uses the perturbed
+lengths, the same on every rank."""
 
 from __future__ import annotations
 
@@ -41,3 +42,37 @@ def test_every_rank_chooses_the_same_factors_and_covers_the_set() -> None:
     mine = [set(i for b in r.batches(2) for i in b) for r in ranks]
     assert mine[0] | mine[1] == set(range(len(LENGTHS)))
     assert len(ranks[0].batches(2)) == len(ranks[1].batches(2))
+
+
+def test_the_shard_stream_buckets_each_buffer_at_its_speed_factors() -> None:
+    """A worker's buffer is cut into batches of the perturbed lengths and played at them."""
+    import torch
+
+    from asr.augment import WaveformAugment, speed_factors
+    from asr.config import AugmentConfig
+    from asr.data.shards import ShardUtterance
+    from asr.data.utterance import Utterance
+    from asr.train.lazy import LazyExample
+    from asr.train.streaming import _BatchStream, _int_seed
+
+    hop = 80  # samples per frame (10 ms at 8 kHz)
+    rng = np.random.default_rng(1)
+    frames = rng.integers(50, 400, size=40).tolist()
+    stream, examples = [], {}
+    for i, n in enumerate(frames):
+        utt = f"u{i:02d}"
+        stream.append(ShardUtterance(utt, rng.standard_normal(n * hop).astype(np.float32) * 0.1, "a", "s", n / 100))
+        examples[utt] = LazyExample(utt, Utterance(utt, "x.wav", "a", "s"), torch.tensor([1]), "a", "s", n / 100, n)
+    augment = WaveformAugment(AugmentConfig(speed_perturb=True), 8000)
+    batches = list(_BatchStream(stream, examples, max_frames=2000, max_utts=64, buffer=40,
+                                wave_augment=augment, seed=3, rank=0, epoch=1))
+    speeds = speed_factors(_int_seed(3, 0, 1, 0, 0), 1, 40)  # worker 0's first buffer
+    index = {f"u{i:02d}": i for i in range(40)}
+    seen = []
+    for read in batches:
+        ids = read.batch.utt_ids
+        seen += ids
+        assert len(ids) * max(perturbed_length(frames[index[u]], speeds[index[u]]) for u in ids) <= 2000
+        for utt, length in zip(ids, read.batch.wave_lengths.tolist(), strict=True):
+            assert abs(length - perturbed_length(frames[index[utt]] * hop, speeds[index[utt]])) <= 1
+    assert sorted(seen) == sorted(index)
