@@ -23,7 +23,7 @@ from asr.decode.defaults import build_default_decoder, read_decoding
 from asr.decode.forced_align import align_words
 from asr.ensemble import combine_log_probs, load_members
 from asr.errors import AsrError
-from asr.features import build_frontend
+from asr.features import CmvnStats, SpeakerCmvn, build_frontend
 from asr.modeldir import LoadedModel
 from asr.rover_model import RoverRecognizer, is_rover, rover_systems
 from asr.store import resolve
@@ -47,7 +47,7 @@ class Recognizer:
         self.config = loaded.config
         self.tokenizer = loaded.tokenizer
         self.model = loaded.model.to(device).eval()
-        # standalone: with per-speaker CMVN each input is its own speaker.
+        # standalone: with per-speaker CMVN each input is its own speaker until adapt().
         self.frontend = build_frontend(loaded.config.features, standalone=True).to(device)
         self.others = [(build_frontend(m.config.features, standalone=True).to(device),
                         m.model.to(device).eval()) for m in ensemble]
@@ -59,6 +59,50 @@ class Recognizer:
         self._named: dict[str, Decoder] = {}
         # The model directory's decoding.yaml (asr.decode.defaults), set by load_model.
         self.decoding = None
+
+    @property
+    def uses_speaker_cmvn(self) -> bool:
+        """True when a model was trained with ``cmvn: speaker`` (see :meth:`adapt`)."""
+        return bool(self._speaker_frontends())
+
+    def _speaker_frontends(self) -> list[SpeakerCmvn]:
+        frontends = [self.frontend, *(frontend for frontend, _ in self.others)]
+        return [f for f in frontends if isinstance(f, SpeakerCmvn)]
+
+    def adapt(self, signals: Iterable[np.ndarray] | None) -> None:
+        """Normalise every later input with the CMVN statistics of ``signals``, float32
+        waveforms at the model's rate of one speaker (a model trained with ``cmvn: speaker``;
+        others ignore it); None: each input is its own speaker again."""
+        frontends = self._speaker_frontends()
+        stats = self._speaker_stats(frontends, signals) if signals is not None else [None] * len(frontends)
+        for frontend, mine in zip(frontends, stats, strict=True):
+            frontend.adapt(mine)
+
+    def adapt_files(self, paths: Iterable[str | Path]) -> None:
+        """:meth:`adapt` to the audio of ``paths`` (one speaker's recordings), read one file at
+        a time; unreadable ones are left out."""
+        frontends = self._speaker_frontends()
+        if not frontends:
+            return
+        totals = [CmvnStats(frontend.dim) for frontend in frontends]
+        for path in paths:
+            try:
+                signal, _ = load_audio(path, self.sample_rate)
+            except AsrError as exc:  # its own transcription reports it
+                log.debug("%s: left out of the speaker's statistics: %s", path, exc)
+                continue
+            for total, stats in zip(totals, self._speaker_stats(frontends, [signal]), strict=True):
+                total.merge(stats)
+        for frontend, total in zip(frontends, totals, strict=True):
+            frontend.adapt(total)
+
+    def _speaker_stats(self, frontends: list[SpeakerCmvn], signals: Iterable[np.ndarray]) -> list[CmvnStats]:
+        # Long signals in pieces of DEFAULT_CHUNK_LENGTH seconds: bounded memory, and the
+        # few frames lost at each cut do not move the statistics.
+        piece = int(DEFAULT_CHUNK_LENGTH * self.sample_rate)
+        pieces = [s[i : i + piece] for s in signals for i in range(0, len(s), piece)]
+        return [frontend.speaker_stats(torch.from_numpy(p).to(self.device) for p in pieces)
+                for frontend in frontends]
 
     def use_decoder(self, decoder: Decoder | str | None) -> None:
         """Decode with ``decoder`` from now on (a :class:`~asr.decode.Decoder`, a name of

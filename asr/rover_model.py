@@ -136,6 +136,22 @@ class RoverRecognizer:
                            "own search; drop the search options, or give one system "
                            f"(--model {self.path / 'system-2'}, ...)")
 
+    @property
+    def uses_speaker_cmvn(self) -> bool:
+        return any(system.uses_speaker_cmvn for system in self.systems)
+
+    def adapt(self, signals: Sequence[np.ndarray] | None) -> None:
+        """Each system's :meth:`~asr.inference.Recognizer.adapt` (signals at system 1's rate)."""
+        for system in self.systems:
+            mine = signals
+            if signals is not None and system.sample_rate != self.sample_rate:
+                mine = [resample(s, self.sample_rate, system.sample_rate) for s in signals]
+            system.adapt(mine)
+
+    def adapt_files(self, paths: Sequence[str | Path]) -> None:
+        for system in self.systems:
+            system.adapt_files(paths)
+
     def transcribe_signals(self, signals: list[np.ndarray], decoder=None) -> list[Result]:
         """Float32 waveforms at system 1's sample rate (resampled for any system of another)."""
         self._own_search(decoder)

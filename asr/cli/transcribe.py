@@ -98,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "often faster for small models on a busy machine")
     p.add_argument("--word-timestamps", action="store_true",
                    help="srt, vtt and tsv get one cue per word instead of one per segment")
+    p.add_argument("--one-speaker", action="store_true",
+                   help="the files are one speaker's: a model trained with per-speaker CMVN "
+                   "normalises them with their pooled statistics instead of each on its own "
+                   "(other models: no effect)")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first file that fails")
     loud = p.add_mutually_exclusive_group()
     loud.add_argument("--quiet", "-q", action="store_true",
@@ -111,6 +115,9 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
     """Command-line mistakes found before any model is loaded (exit code 2)."""
     if args.files.count("-") > 1:
         parser.error("standard input (-) can be given only once")
+    if args.one_speaker and "-" in args.files:
+        parser.error("--one-speaker reads the files twice (statistics, then text): save standard "
+                     "input to a file first")
     many = len(args.files) > 1
     if many and args.output_dir is None and args.output_format in ("srt", "vtt", "tsv"):
         parser.error(f"several files as {args.output_format} need --output-dir (one file each)")
@@ -195,6 +202,12 @@ def run(args: argparse.Namespace) -> int:
     # chooses another search.
     recognizer = asr.load_model(args.model, device=args.device, model_decoder=args.decoder is None)
     decoder = _decoder(args, recognizer)
+    if args.one_speaker:
+        if recognizer.uses_speaker_cmvn:
+            recognizer.adapt_files(args.files)
+        else:
+            log.warning("--one-speaker: %s normalises with fixed statistics; it changes nothing",
+                        recognizer.loaded.path)
     log.debug("model %s on %s, decoder %s", recognizer.loaded.path, recognizer.device,
               decoder or recognizer.decoder or "greedy")
     bar = None

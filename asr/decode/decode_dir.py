@@ -2,7 +2,8 @@
 ``asr benchmark``.
 
 Audio is read first (unreadable utterances are skipped, logged and counted), then decoded in
-batches of similar length. Only the recognizer's work is timed (features, network, search,
+batches of similar length; for a model trained with per-speaker CMVN, speaker by speaker, each
+normalised with the statistics of its speaker's utterances (``utt2spk``). Only the recognizer's work is timed (features, network, search,
 detokenisation), not reading the audio, so the real-time factor describes the model.
 """
 
@@ -101,17 +102,25 @@ def decode_data_dir(
         raise AsrError(f"batch size {batch_size}: give 1 or more utterances per forward pass")
     transcribe = _transcriber(recognizer, decoder)
     data, signals, bad = read_signals(data, recognizer.sample_rate, max_bad_utts)
-    # Batches of similar length waste little compute on padding.
-    order = sorted(signals, key=lambda u: len(signals[u]))
     hyps: dict[str, str] = {}
     words: dict[str, list[dict]] = {}
     audio_seconds = sum(len(s) for s in signals.values()) / recognizer.sample_rate
+    by_speaker = getattr(recognizer, "uses_speaker_cmvn", False)
     start = time.perf_counter()
-    for i in range(0, len(order), batch_size):
-        ids = order[i : i + batch_size]
-        for utt_id, result in zip(ids, transcribe([signals[u] for u in ids]), strict=True):
-            hyps[utt_id] = result.text
-            words[utt_id] = [w.__dict__ for w in result.words]
+    try:
+        for utts in speaker_groups(data, signals) if by_speaker else [list(signals)]:
+            if by_speaker:  # per-speaker CMVN: the statistics of this speaker's utterances
+                recognizer.adapt([signals[u] for u in utts])
+            # Batches of similar length waste little compute on padding.
+            order = sorted(utts, key=lambda u: len(signals[u]))
+            for i in range(0, len(order), batch_size):
+                ids = order[i : i + batch_size]
+                for utt_id, result in zip(ids, transcribe([signals[u] for u in ids]), strict=True):
+                    hyps[utt_id] = result.text
+                    words[utt_id] = [w.__dict__ for w in result.words]
+    finally:
+        if by_speaker:
+            recognizer.adapt(None)
     elapsed = time.perf_counter() - start
     run = DataDirDecode(
         data, hyps, words, bad, audio_seconds, elapsed, str(recognizer.device), str(decoder)
@@ -119,6 +128,15 @@ def decode_data_dir(
     log.info("decoded %d utterances (%.1f s of audio) in %.1f s on %s: RTF %.4f",
              len(hyps), audio_seconds, elapsed, recognizer.device, run.rtf)
     return run
+
+
+def speaker_groups(data: DataDir, signals: dict[str, np.ndarray]) -> list[list[str]]:
+    """The utterances of ``signals`` grouped by speaker (``utt2spk``), in data dir order."""
+    groups: dict[str, list[str]] = {}
+    for utt in data.utterances:
+        if utt.utt_id in signals:
+            groups.setdefault(utt.speaker, []).append(utt.utt_id)
+    return list(groups.values())
 
 
 def read_signals(data: DataDir | str | Path, sample_rate: int, max_bad_utts: int = 0

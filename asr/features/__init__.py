@@ -8,13 +8,15 @@ from asr.features.cmvn import (
     CMVN_MODES,
     CmvnStats,
     FeatureNormalizer,
+    SpeakerTable,
     group_stats,
+    normalize,
     read_cmvn_stats,
     utterance_cmvn,
     write_cmvn_stats,
 )
 from asr.features.deltas import Deltas, add_deltas, delta_filters
-from asr.features.extractor import FEATURE_TYPES, PerInputCmvn, build_frontend, feature_dim
+from asr.features.extractor import FEATURE_TYPES, SpeakerCmvn, build_frontend, feature_dim
 from asr.features.kaldi import KaldiFbank, KaldiMfcc, kaldi_num_frames
 from asr.features.logmel import LogMel, frame_lengths
 
@@ -27,7 +29,8 @@ __all__ = [
     "KaldiFbank",
     "KaldiMfcc",
     "LogMel",
-    "PerInputCmvn",
+    "SpeakerCmvn",
+    "SpeakerTable",
     "add_deltas",
     "build_frontend",
     "delta_filters",
@@ -35,6 +38,7 @@ __all__ = [
     "frame_lengths",
     "group_stats",
     "kaldi_num_frames",
+    "normalize",
     "read_cmvn_stats",
     "utterance_cmvn",
     "write_cmvn_stats",

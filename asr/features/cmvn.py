@@ -5,9 +5,12 @@ Modes (``features.cmvn``):
 - ``global``: mean/std over the whole training set, kept as buffers of the model
   (:class:`FeatureNormalizer`), so they travel in ``model.pt`` of the model directory.
 - ``speaker``: each utterance normalised with the statistics of its speaker (``utt2spk``),
-  computed when the data are loaded (Kaldi's ``compute-cmvn-stats --spk2utt`` +
-  ``apply-cmvn``); the model receives normalised features and passes them through. At
-  inference no speaker is known, so each input is its own speaker (per-utterance statistics).
+  Kaldi's ``compute-cmvn-stats --spk2utt`` + ``apply-cmvn``: computed when precomputed features
+  are loaded, or, with features computed on the fly, from each speaker's unperturbed audio
+  when training starts (:class:`SpeakerTable`); the model receives normalised features and
+  passes them through. At inference the statistics come from the speaker's own audio
+  (``asr decode`` groups a data directory by ``utt2spk``; ``transcribe --one-speaker`` pools
+  its files); a lone recording is its own speaker (per-utterance statistics).
 - ``utterance``: each utterance on its own, inside the model.
 - ``none``: raw features.
 
@@ -43,6 +46,17 @@ def utterance_cmvn(feats: torch.Tensor, lengths: torch.Tensor, eps: float = 1e-5
     mean = (feats * mask).sum(1, keepdim=True) / count
     var = (((feats - mean) * mask) ** 2).sum(1, keepdim=True) / count
     return ((feats - mean) / torch.sqrt(var + eps)) * mask
+
+
+def normalize(feats: torch.Tensor, lengths: torch.Tensor, mean: torch.Tensor,
+              std: torch.Tensor) -> torch.Tensor:
+    """``(feats - mean) / std`` for ``(batch, time, dim)`` features with ``mean`` and ``std``
+    of shape ``(dim,)`` (one set for the batch) or ``(batch, dim)`` (one per utterance);
+    padding frames are set to zero, as :func:`utterance_cmvn` does."""
+    if mean.dim() == 2:
+        mean, std = mean[:, None, :], std[:, None, :]
+    mask = valid_mask(lengths.to(feats.device), feats.shape[1]).unsqueeze(-1)
+    return (feats - mean.to(feats.device)) / std.to(feats.device) * mask
 
 
 class CmvnStats:
@@ -115,6 +129,52 @@ def group_stats(
             stats[group] = CmvnStats(array.shape[-1])
         stats[group].add(array)
     return stats
+
+
+class SpeakerTable:
+    """Per-speaker CMVN for training with features computed on the fly: each speaker's mean and
+    standard deviation, and the speaker of each utterance.
+
+    Built once from the unperturbed features of every utterance (:meth:`add`, then
+    :meth:`finish`); :meth:`normalize` then looks a batch's utterances up by id.
+    """
+
+    def __init__(self, utt2spk: Mapping[str, str]) -> None:
+        self.utt2spk = dict(utt2spk)
+        self._stats: dict[str, CmvnStats] = {}
+        self._mean: dict[str, torch.Tensor] = {}
+        self._std: dict[str, torch.Tensor] = {}
+
+    def add(self, utt_id: str, feats: torch.Tensor | np.ndarray) -> None:
+        """Add the ``(time, dim)`` features of one utterance to its speaker's statistics."""
+        speaker = self.utt2spk.get(utt_id, utt_id)
+        if speaker not in self._stats:
+            self._stats[speaker] = CmvnStats(feats.shape[-1])
+        self._stats[speaker].add(feats)
+
+    def finish(self) -> None:
+        for speaker, stats in self._stats.items():
+            self._mean[speaker], self._std[speaker] = stats.mean_std()
+
+    @property
+    def num_speakers(self) -> int:
+        return len(self._stats)
+
+    @property
+    def num_frames(self) -> int:
+        return sum(stats.count for stats in self._stats.values())
+
+    def normalize(self, feats: torch.Tensor, lengths: torch.Tensor,
+                  utt_ids: list[str]) -> torch.Tensor:
+        """Normalise each utterance of ``(batch, time, dim)`` with its speaker's statistics."""
+        try:
+            speakers = [self.utt2spk.get(utt, utt) for utt in utt_ids]
+            mean = torch.stack([self._mean[s] for s in speakers])
+            std = torch.stack([self._std[s] for s in speakers])
+        except KeyError as exc:
+            raise KeyError(f"no speaker CMVN statistics for speaker {exc} (utterances "
+                           f"{' '.join(utt_ids)})") from None
+        return normalize(feats, lengths, mean, std)
 
 
 def write_cmvn_stats(

@@ -19,12 +19,14 @@ always has order 2).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from torch import nn
 
 from asr.config import FeatureConfig
 from asr.errors import ConfigError
-from asr.features.cmvn import utterance_cmvn
+from asr.features.cmvn import CmvnStats, normalize, utterance_cmvn
 from asr.features.deltas import Deltas
 from asr.features.kaldi import KaldiFbank, KaldiMfcc
 from asr.features.logmel import LogMel
@@ -67,23 +69,45 @@ def feature_dim(config: FeatureConfig) -> int:
     return _base_dim(config) * (delta_order(config) + 1)
 
 
-class PerInputCmvn(ExtractorWrapper):
-    """Wrap an extractor and normalise each output utterance on its own: speaker CMVN when
-    every input is its own speaker (inference on lone recordings)."""
+class SpeakerCmvn(ExtractorWrapper):
+    """Wrap an extractor and normalise its output with a speaker's statistics (models trained
+    with ``cmvn: speaker``): those set by :meth:`adapt`, from the speaker's own audio; with none
+    set, each input is its own speaker (a lone recording, per-utterance statistics)."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__(inner)
+        self.stats: CmvnStats | None = None
+
+    @torch.no_grad()
+    def speaker_stats(self, signals: Iterable[torch.Tensor]) -> CmvnStats:
+        """Statistics of the features of ``signals`` (1-D waveforms of one speaker)."""
+        stats = CmvnStats(self.dim)
+        for signal in signals:
+            lengths = torch.tensor([signal.shape[-1]], device=signal.device)
+            feats, frames = self.inner(signal.reshape(1, -1), lengths)
+            stats.add(feats[0, : int(frames[0])].cpu())
+        return stats
+
+    def adapt(self, stats: CmvnStats | None) -> None:
+        """Normalise with ``stats`` from now on (None: each input on its own again)."""
+        self.stats = stats if stats is not None and stats.count > 0 else None
 
     def forward(
         self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         feats, out_lengths = self.inner(waveforms, lengths)
-        return utterance_cmvn(feats, out_lengths), out_lengths
+        if self.stats is None:
+            return utterance_cmvn(feats, out_lengths), out_lengths
+        mean, std = self.stats.mean_std()
+        return normalize(feats, out_lengths, mean, std), out_lengths
 
 
 def build_frontend(config: FeatureConfig, standalone: bool = False) -> nn.Module:
     """The feature extractor for ``config`` (see the module's table).
 
     ``standalone``: the extractor feeds a model directly, with no data directory around it
-    (``transcribe``, :class:`asr.inference.Recognizer`); with ``cmvn: speaker`` each input is
-    then normalised as its own speaker. Errors in the config raise :class:`ConfigError`.
+    (``transcribe``, :class:`asr.inference.Recognizer`); with ``cmvn: speaker`` it normalises
+    with the statistics given to its :class:`SpeakerCmvn` (each input on its own by default). Errors in the config raise :class:`ConfigError`.
     """
     order = delta_order(config)
     _base_dim(config)
@@ -101,5 +125,5 @@ def build_frontend(config: FeatureConfig, standalone: bool = False) -> nn.Module
     if order > 0:
         extractor = Deltas(extractor, order, config.delta_window)
     if standalone and config.cmvn == "speaker":
-        extractor = PerInputCmvn(extractor)
+        extractor = SpeakerCmvn(extractor)
     return extractor

@@ -1,4 +1,4 @@
-"""A feature extractor that wraps another and keeps its framing (``Deltas``, ``PerInputCmvn``)."""
+"""A feature extractor that wraps another and keeps its framing (``Deltas``, ``SpeakerCmvn``)."""
 
 from __future__ import annotations
 

@@ -30,11 +30,6 @@ def make_frontend(config: ExperimentConfig, on_the_fly: bool, device: torch.devi
             "train.features_on_the_fly: features come from the audio, not from "
             f"features.source: {config.features.source}; set one of them back"
         )
-    if config.features.cmvn == "speaker":
-        raise ConfigError(
-            "features.cmvn: speaker CMVN needs precomputed features; use global or utterance "
-            "with train.features_on_the_fly"
-        )
     return build_frontend(config.features).to(device)
 
 

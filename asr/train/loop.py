@@ -28,7 +28,7 @@ import torch
 
 from asr.config import ExperimentConfig, save_config
 from asr.errors import AsrError
-from asr.features import CmvnStats
+from asr.features import CmvnStats, SpeakerTable
 from asr.model import build_model, count_parameters, graves_weight_count
 from asr.progress import Progress, ProgressWriter
 from asr.text import Tokenizer
@@ -110,6 +110,8 @@ class Trainer:
         self.scheduler = make_plateau(self.optimizer, tc)
         on_the_fly = isinstance(self.train_set[0], (WaveExample, LazyExample))
         self.frontend = make_frontend(config, on_the_fly, self.device)
+        # cmvn: speaker with features from the audio: each speaker's statistics (set at start).
+        self.speaker_cmvn: SpeakerTable | None = None
         self.augment, self.wave_augment = make_augmentation(config, on_the_fly)
         self.net, self._ddp = wrap_model(self.model, self.device, self.dist.enabled, tc.compile)
         self.noise = WeightNoise(self.model, tc.weight_noise, tc.seed)
@@ -153,6 +155,23 @@ class Trainer:
         log.info("global CMVN from %d frames of %s utterances", stats.count,
                  f"{used} of {total}" if used < total else total)
 
+    def _compute_speaker_cmvn(self) -> None:
+        """Per-speaker statistics of the unperturbed features of every training and dev
+        utterance (Kaldi's ``compute-cmvn-stats --spk2utt``), computed at every start: they
+        are a function of the data, not of the training state."""
+        examples = [*self.train_set, *self.dev_set]
+        table = SpeakerTable({e.utt_id: e.speaker for e in examples})
+        self.speaker_cmvn = None  # the front-end's own features
+        for batch in self.data.unperturbed_batches(examples):
+            feats, feat_lengths = self._features(batch.to(self.device))
+            for utt_id, row, length in zip(batch.utt_ids, feats.cpu(), feat_lengths.tolist(), strict=True):
+                table.add(utt_id, row[:length])
+        self.data.check_unreadable()
+        table.finish()
+        self.speaker_cmvn = table
+        log.info("speaker CMVN from %d frames of %d speakers (%d utterances)", table.num_frames,
+                 table.num_speakers, len(examples))
+
     def state_dict(self) -> dict:
         """The full training state (:func:`asr.train.resume.training_state`; every rank)."""
         return resuming.training_state(self)
@@ -178,7 +197,10 @@ class Trainer:
         """``(batch, time, dim)`` features and lengths of a batch already on the device."""
         if self.frontend is not None:  # waveforms: the configured front-end
             with torch.no_grad(), torch.autocast(self.device.type, enabled=False):
-                return self.frontend(batch.inputs, batch.input_lengths)
+                feats, lengths = self.frontend(batch.inputs, batch.input_lengths)
+                if self.speaker_cmvn is not None:
+                    feats = self.speaker_cmvn.normalize(feats, lengths, batch.utt_ids)
+                return feats, lengths
         return batch.inputs, batch.input_lengths  # features already
 
     def _frames(self, batch: AnyBatch) -> int:
@@ -397,6 +419,8 @@ class Trainer:
                     self.init_weights(self.tc.init_from)
                 elif self.config.features.cmvn == "global":
                     self._compute_cmvn()
+            if self.config.features.cmvn == "speaker" and self.frontend is not None:
+                self._compute_speaker_cmvn()
             self._describe()
             tb = None
             if main:

@@ -184,10 +184,15 @@ class TrainingData:
     def cmvn_batches(self, sample: Sequence[int]) -> Iterator[AnyBatch]:
         """Unperturbed host batches of the training utterances ``sample`` (e.g.
         :meth:`cmvn_sample`), in length order."""
-        lengths = [num_frames(self.train_set[i]) for i in sample]
+        return self.unperturbed_batches([self.train_set[i] for i in sample])
+
+    def unperturbed_batches(self, examples: Sequence[AnyExample]) -> Iterator[AnyBatch]:
+        """Unperturbed host batches of any ``examples`` (training or dev), in length order;
+        unreadable ones are noted (see :meth:`check_unreadable`)."""
+        lengths = [num_frames(example) for example in examples]
         order = BucketBatchSampler(lengths, self.tc.max_frames_per_batch, self.tc.max_utts_per_batch, shuffle=False)
         for indices in order.global_batches(0):
-            read = self.reader.read([self.train_set[sample[i]] for i in indices])
+            read = self.dev_reader.read([examples[i] for i in indices])
             self.note_unreadable(read)
             if read.batch is not None:
                 yield read.batch

@@ -1,0 +1,192 @@
+"""Per-speaker CMVN with features computed on the fly: training normalises each utterance with
+its speaker's statistics (a speaker's gain disappears), ``asr decode`` decodes speaker by
+speaker, and the recognizer adapts to a speaker's audio (``transcribe --one-speaker``)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from faults_utils import SAMPLE_RATE, TEXTS, TINY, spelled
+
+import asr
+from asr.cli import main as asr_main
+from asr.cli import transcribe as transcribe_cli
+from asr.config import FeatureConfig, load_config
+from asr.data import read_data_dir
+from asr.decode.decode_dir import decode_data_dir, read_signals
+from asr.features import SpeakerTable, build_frontend, normalize
+from asr.text import Tokenizer
+from asr.train import Trainer
+from asr.train.lazy import load_lazy
+
+GAIN = 0.25  # speaker B: speaker A's recordings, this much quieter
+UTTS = 6
+SPEAKER_CMVN = [*TINY, "train.features_on_the_fly=true", "features.cmvn=speaker", "train.epochs=1"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """Speakers A and B saying the same utterances; B's are A's at :data:`GAIN`."""
+    root = tmp_path_factory.mktemp("spk") / "data"
+    (root / "wav").mkdir(parents=True)
+    scp, text, utt2spk = [], [], []
+    for speaker, gain in (("spkA", 1.0), ("spkB", GAIN)):
+        for i in range(UTTS):
+            utt = f"{speaker}-u{i}"
+            words = " ".join(TEXTS[i])
+            sf.write(root / "wav" / f"{utt}.wav", gain * spelled(TEXTS[i], i), SAMPLE_RATE, subtype="PCM_16")
+            scp.append(f"{utt} {root / 'wav' / utt}.wav\n")
+            text.append(f"{utt} {words}\n")
+            utt2spk.append(f"{utt} {speaker}\n")
+    (root / "wav.scp").write_text("".join(scp))
+    (root / "text").write_text("".join(text))
+    (root / "utt2spk").write_text("".join(utt2spk))
+    (root / "spk2utt").write_text("".join(
+        f"{s} {' '.join(f'{s}-u{i}' for i in range(UTTS))}\n" for s in ("spkA", "spkB")))
+    return root
+
+
+def test_speaker_table_uses_each_speakers_statistics() -> None:
+    table = SpeakerTable({"a1": "A", "a2": "A", "b1": "B"})
+    feats = {"a1": torch.full((4, 2), 1.0), "a2": torch.full((4, 2), 3.0), "b1": torch.arange(6.0).reshape(3, 2)}
+    for utt, x in feats.items():
+        table.add(utt, x)
+    table.finish()
+    assert table.num_speakers == 2 and table.num_frames == 11
+    batch = torch.zeros(2, 4, 2)
+    batch[0] = feats["a1"]
+    batch[1, :3] = feats["b1"]
+    out = table.normalize(batch, torch.tensor([4, 3]), ["a1", "b1"])
+    # Speaker A: mean 2, std 1 over a1 and a2, so a1 becomes -1 (within the eps of the std).
+    assert torch.allclose(out[0], torch.full((4, 2), -1.0), atol=1e-5)
+    b = feats["b1"]
+    assert torch.allclose(out[1, :3], (b - b.mean(0)) / b.std(0, unbiased=False), atol=1e-5)
+    assert torch.equal(out[1, 3], torch.zeros(2))  # padding stays zero
+    with pytest.raises(KeyError, match="no speaker CMVN statistics for speaker 'c1'"):
+        table.normalize(batch, torch.tensor([4, 3]), ["a1", "c1"])
+
+
+def _trainer(corpus: Path, tmp_path: Path, *overrides: str) -> tuple[Trainer, list]:
+    config = load_config(None, [*SPEAKER_CMVN, *overrides])
+    tokenizer = Tokenizer.build(["a b c"], "char")
+    lazy, _ = load_lazy(read_data_dir(corpus), config.features, tokenizer, subsampling=2)
+    return Trainer(config, tmp_path / "exp", tokenizer, lazy, [], progress=False), lazy
+
+
+def _features(trainer: Trainer, examples: list) -> dict[str, torch.Tensor]:
+    out = {}
+    for batch in trainer.data.unperturbed_batches(examples):
+        feats, lengths = trainer._features(batch)
+        for utt, row, n in zip(batch.utt_ids, feats, lengths.tolist(), strict=True):
+            out[utt] = row[:n]
+    return out
+
+
+def test_training_features_lose_the_speakers_gain(corpus: Path, tmp_path: Path, caplog) -> None:
+    """Log filterbanks of a recording at gain g are those at gain 1 plus 2 log g in every band,
+    so per-speaker normalisation makes B's features A's; global CMVN keeps the offset."""
+    trainer, lazy = _trainer(corpus, tmp_path)
+    with caplog.at_level("INFO"):
+        trainer._compute_speaker_cmvn()
+    assert "speaker CMVN from" in caplog.text and "of 2 speakers (12 utterances)" in caplog.text
+    feats = _features(trainer, lazy)
+    for speaker in ("spkA", "spkB"):
+        frames = torch.cat([feats[f"{speaker}-u{i}"] for i in range(UTTS)])
+        # Normalised with its own statistics: zero mean, unit variance (float32 sums of ~1e3
+        # frames of values of order 1: far inside 1e-3).
+        assert frames.mean(0).abs().max() < 1e-3
+        assert (frames.std(0, unbiased=False) - 1).abs().max() < 1e-3
+    # 16-bit quantisation of B's quieter files is the only difference: a step of 2^-15 on
+    # noise of amplitude 0.0025 moves the quietest bands' log power by about 1e-3, divided by
+    # band deviations down to ~0.1 (about 0.01 at most here); the offset removed is
+    # 2 log 4 = 2.8 before normalisation, so 0.05 still tells the two apart by 50x.
+    for i in range(UTTS):
+        assert torch.allclose(feats[f"spkA-u{i}"], feats[f"spkB-u{i}"], atol=0.05)
+    plain = build_frontend(trainer.config.features)
+    raw_a = plain(torch.from_numpy(spelled(TEXTS[0], 0))[None])[0][0]
+    raw_b = plain(torch.from_numpy(GAIN * spelled(TEXTS[0], 0))[None])[0][0]
+    assert torch.allclose(raw_b - raw_a, torch.full_like(raw_a, 2 * math.log(GAIN)), atol=1e-2)
+
+
+def test_speaker_statistics_are_recomputed_on_resume(corpus: Path, tmp_path: Path) -> None:
+    """One epoch, then a second one resumed from its checkpoint: the run starts by computing
+    the statistics again (they are not part of the training state) and the model trains on."""
+    exp = tmp_path / "exp"
+    args = ["train", "--train", str(corpus), "--exp-dir", str(exp), "--no-progress"]
+    for override in SPEAKER_CMVN:
+        args += ["--set", override]
+    assert asr_main.main(args) == 0
+    assert asr_main.main([*args, "--set", "train.epochs=2"]) == 0
+    log = (exp / "train.log").read_text()
+    assert log.count("speaker CMVN from") == 2 and "epoch 2:" in log
+    config = (exp / "final" / "config.yaml").read_text()
+    assert "cmvn: speaker" in config
+
+
+@pytest.fixture(scope="module")
+def model(corpus: Path, tmp_path_factory) -> Path:
+    exp = tmp_path_factory.mktemp("spk_model") / "exp"
+    args = ["train", "--train", str(corpus), "--exp-dir", str(exp), "--no-progress"]
+    for override in SPEAKER_CMVN:
+        args += ["--set", override]
+    assert asr_main.main(args) == 0
+    return exp / "final"
+
+
+def test_decode_adapts_to_each_speaker_in_turn(corpus: Path, model: Path, monkeypatch) -> None:
+    recognizer = asr.load_model(model, device="cpu")
+    assert recognizer.uses_speaker_cmvn
+    calls: list[list[int] | None] = []
+    real = recognizer.adapt
+
+    def recorded(signals):
+        calls.append(None if signals is None else [len(s) for s in signals])
+        real(signals)
+
+    monkeypatch.setattr(recognizer, "adapt", recorded)
+    run = decode_data_dir(recognizer, corpus)
+    assert len(run.hyps) == 2 * UTTS
+    _, signals, _ = read_signals(corpus, SAMPLE_RATE)
+    assert calls == [[len(signals[f"{s}-u{i}"]) for i in range(UTTS)] for s in ("spkA", "spkB")] + [None]
+    assert recognizer.frontend.stats is None  # each input on its own again
+
+
+def test_adapted_recognizer_normalises_with_the_speakers_statistics(corpus: Path, model: Path) -> None:
+    recognizer = asr.load_model(model, device="cpu")
+    _, signals, _ = read_signals(corpus, SAMPLE_RATE)
+    mine = [signals[f"spkB-u{i}"] for i in range(UTTS)]
+    inner = recognizer.frontend.inner
+    frames = [inner(torch.from_numpy(s)[None])[0][0] for s in mine]
+    pooled = torch.cat(frames).double()
+    mean, std = pooled.mean(0).float(), torch.sqrt(pooled.var(0, unbiased=False) + 1e-5).float()
+    recognizer.adapt(mine)
+    got, lengths = recognizer.frontend(torch.from_numpy(mine[0])[None], torch.tensor([len(mine[0])]))
+    assert torch.allclose(got[0], normalize(frames[0][None], lengths, mean, std)[0], atol=1e-4)
+    # The files of the speaker give the same statistics as their signals.
+    stats = recognizer.frontend.stats
+    recognizer.adapt_files([corpus / "wav" / f"spkB-u{i}.wav" for i in range(UTTS)] + [corpus / "missing.wav"])
+    assert recognizer.frontend.stats.count == stats.count
+    assert np.allclose(recognizer.frontend.stats.sum, stats.sum, rtol=1e-9)
+    recognizer.adapt(None)
+    alone, _ = recognizer.frontend(torch.from_numpy(mine[0])[None], torch.tensor([len(mine[0])]))
+    assert not torch.allclose(alone, got, atol=1e-2)  # its own statistics are not the speaker's
+
+
+def test_transcribe_one_speaker(corpus: Path, model: Path, capsys) -> None:
+    files = [str(corpus / "wav" / f"spkB-u{i}.wav") for i in range(UTTS)]
+    assert transcribe_cli.main(["--model", str(model), "--one-speaker", "-q", *files]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == UTTS
+    with pytest.raises(SystemExit) as exc:
+        transcribe_cli.main(["--model", str(model), "--one-speaker", "-"])
+    assert exc.value.code == 2
+    assert "--one-speaker reads the files twice" in capsys.readouterr().err
+
+
+def test_global_cmvn_model_ignores_adapt(tmp_path: Path) -> None:
+    frontend = build_frontend(FeatureConfig(sample_rate=8000, n_mels=12, cmvn="global"), standalone=True)
+    assert not hasattr(frontend, "adapt")
