@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from faults_utils import SAMPLE_RATE, TEXTS, TINY, spelled
+from faults_utils import SAMPLE_RATE, TEXTS, TINY, spelled, train_args
 
 import asr
 from asr.cli import main as asr_main
@@ -26,7 +26,8 @@ from asr.train.lazy import load_lazy
 
 GAIN = 0.25  # speaker B: speaker A's recordings, this much quieter
 UTTS = 6
-SPEAKER_CMVN = [*TINY, "train.features_on_the_fly=true", "features.cmvn=speaker", "train.epochs=1"]
+ON_THE_FLY = ["train.features_on_the_fly=true", "features.cmvn=speaker", "train.epochs=1"]
+SPEAKER_CMVN = [*TINY, *ON_THE_FLY]
 
 
 @pytest.fixture(scope="module")
@@ -117,9 +118,7 @@ def test_speaker_statistics_are_recomputed_on_resume(corpus: Path, tmp_path: Pat
     """One epoch, then a second one resumed from its checkpoint: the run starts by computing
     the statistics again (they are not part of the training state) and the model trains on."""
     exp = tmp_path / "exp"
-    args = ["train", "--train", str(corpus), "--exp-dir", str(exp), "--no-progress"]
-    for override in SPEAKER_CMVN:
-        args += ["--set", override]
+    args = train_args(corpus, exp, None, *ON_THE_FLY)
     assert asr_main.main(args) == 0
     assert asr_main.main([*args, "--set", "train.epochs=2"]) == 0
     log = (exp / "train.log").read_text()
@@ -131,10 +130,7 @@ def test_speaker_statistics_are_recomputed_on_resume(corpus: Path, tmp_path: Pat
 @pytest.fixture(scope="module")
 def model(corpus: Path, tmp_path_factory) -> Path:
     exp = tmp_path_factory.mktemp("spk_model") / "exp"
-    args = ["train", "--train", str(corpus), "--exp-dir", str(exp), "--no-progress"]
-    for override in SPEAKER_CMVN:
-        args += ["--set", override]
-    assert asr_main.main(args) == 0
+    assert asr_main.main(train_args(corpus, exp, None, *ON_THE_FLY)) == 0
     return exp / "final"
 
 
