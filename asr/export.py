@@ -4,7 +4,8 @@ The exported graph maps features to CTC log-probabilities for one utterance:
 ``(1, frames, feat_dim)`` float32 -> ``(1, frames', num_tokens)``, any number of frames. The
 features are those of the model's ``config.yaml`` (``asr.features.build_frontend``; the
 exported directory keeps ``config.yaml`` and ``tokens.txt`` beside the graph), and the CMVN
-statistics are inside the graph as in the model. Greedy search over the output (argmax, merge
+statistics are inside the graph as in the model (``cmvn: speaker``: the features come
+normalised with their speaker's statistics, as they reach the model). Greedy search over the output (argmax, merge
 repeats, drop blank 0) gives the same tokens as ``transcribe``.
 
 The graph is the model rewritten without anything that depends on a batch's lengths (one
