@@ -19,6 +19,7 @@ from asr.cli import transcribe as transcribe_cli
 from asr.config import FeatureConfig, load_config
 from asr.data import read_data_dir
 from asr.decode.decode_dir import decode_data_dir, read_signals
+from asr.decode.sweep import compute_posteriors
 from asr.features import SpeakerTable, build_frontend, normalize
 from asr.text import Tokenizer
 from asr.train import Trainer
@@ -134,9 +135,13 @@ def model(corpus: Path, tmp_path_factory) -> Path:
     return exp / "final"
 
 
-def test_decode_adapts_to_each_speaker_in_turn(corpus: Path, model: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("path", ["decode", "sweep"])
+def test_decode_adapts_to_each_speaker_in_turn(corpus: Path, model: Path, monkeypatch, path: str) -> None:
+    """``asr decode`` and the weight sweep's posteriors (``--tune-data``) both run the model
+    speaker by speaker, each with its utterances' statistics."""
     recognizer = asr.load_model(model, device="cpu")
     assert recognizer.uses_speaker_cmvn
+    _, signals, _ = read_signals(corpus, SAMPLE_RATE)
     calls: list[list[int] | None] = []
     real = recognizer.adapt
 
@@ -145,11 +150,16 @@ def test_decode_adapts_to_each_speaker_in_turn(corpus: Path, model: Path, monkey
         real(signals)
 
     monkeypatch.setattr(recognizer, "adapt", recorded)
-    run = decode_data_dir(recognizer, corpus)
-    assert len(run.hyps) == 2 * UTTS
-    _, signals, _ = read_signals(corpus, SAMPLE_RATE)
+    if path == "decode":
+        assert len(decode_data_dir(recognizer, corpus).hyps) == 2 * UTTS
+    else:
+        posteriors = compute_posteriors(recognizer, corpus, batch_size=4)
     assert calls == [[len(signals[f"{s}-u{i}"]) for i in range(UTTS)] for s in ("spkA", "spkB")] + [None]
     assert recognizer.frontend.stats is None  # each input on its own again
+    if path == "sweep":  # the posteriors of one speaker's utterance are those after adapting
+        real([signals[f"spkB-u{i}"] for i in range(UTTS)])
+        alone, _ = recognizer.log_probs([signals["spkB-u2"]])
+        assert torch.allclose(posteriors.log_probs["spkB-u2"], alone[0], atol=1e-4)
 
 
 def test_adapted_recognizer_normalises_with_the_speakers_statistics(corpus: Path, model: Path) -> None:

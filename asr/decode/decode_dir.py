@@ -13,7 +13,7 @@ import functools
 import inspect
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -105,22 +105,11 @@ def decode_data_dir(
     hyps: dict[str, str] = {}
     words: dict[str, list[dict]] = {}
     audio_seconds = sum(len(s) for s in signals.values()) / recognizer.sample_rate
-    by_speaker = getattr(recognizer, "uses_speaker_cmvn", False)
     start = time.perf_counter()
-    try:
-        for utts in speaker_groups(data, signals) if by_speaker else [list(signals)]:
-            if by_speaker:  # per-speaker CMVN: the statistics of this speaker's utterances
-                recognizer.adapt([signals[u] for u in utts])
-            # Batches of similar length waste little compute on padding.
-            order = sorted(utts, key=lambda u: len(signals[u]))
-            for i in range(0, len(order), batch_size):
-                ids = order[i : i + batch_size]
-                for utt_id, result in zip(ids, transcribe([signals[u] for u in ids]), strict=True):
-                    hyps[utt_id] = result.text
-                    words[utt_id] = [w.__dict__ for w in result.words]
-    finally:
-        if by_speaker:
-            recognizer.adapt(None)
+    for ids in length_batches(recognizer, data, signals, batch_size):
+        for utt_id, result in zip(ids, transcribe([signals[u] for u in ids]), strict=True):
+            hyps[utt_id] = result.text
+            words[utt_id] = [w.__dict__ for w in result.words]
     elapsed = time.perf_counter() - start
     run = DataDirDecode(
         data, hyps, words, bad, audio_seconds, elapsed, str(recognizer.device), str(decoder)
@@ -128,6 +117,25 @@ def decode_data_dir(
     log.info("decoded %d utterances (%.1f s of audio) in %.1f s on %s: RTF %.4f",
              len(hyps), audio_seconds, elapsed, recognizer.device, run.rtf)
     return run
+
+
+def length_batches(recognizer: Recognizer, data: DataDir, signals: dict[str, np.ndarray],
+                   batch_size: int) -> Iterator[list[str]]:
+    """The utterance ids of ``signals`` in batches of similar length (little compute wasted on
+    padding). For a model trained with per-speaker CMVN, speaker by speaker: the recognizer
+    normalises with the statistics of the speaker whose batches are being yielded, and each
+    input on its own again at the end."""
+    by_speaker = getattr(recognizer, "uses_speaker_cmvn", False)
+    try:
+        for utts in speaker_groups(data, signals) if by_speaker else [list(signals)]:
+            if by_speaker:
+                recognizer.adapt([signals[u] for u in utts])
+            order = sorted(utts, key=lambda u: len(signals[u]))
+            for i in range(0, len(order), batch_size):
+                yield order[i : i + batch_size]
+    finally:
+        if by_speaker:
+            recognizer.adapt(None)
 
 
 def speaker_groups(data: DataDir, signals: dict[str, np.ndarray]) -> list[list[str]]:

@@ -19,7 +19,7 @@ import torch
 
 from asr.data.datadir import DataDir
 from asr.decode.base import Decoder, DecoderError
-from asr.decode.decode_dir import read_signals
+from asr.decode.decode_dir import length_batches, read_signals
 from asr.scoring import ScoreReport, score
 from asr.utils import atomic_write_text
 
@@ -57,13 +57,12 @@ class Posteriors:
 
 def compute_posteriors(recognizer: Recognizer, data: DataDir | str | Path, batch_size: int = 32,
                        max_bad_utts: int = 0) -> Posteriors:
-    """Read every utterance and run the model in batches of similar length."""
+    """Read every utterance and run the model in batches of similar length (speaker by
+    speaker for a model trained with per-speaker CMVN, as :func:`decode_data_dir` does)."""
     data, signals, bad = read_signals(data, recognizer.sample_rate, max_bad_utts)
-    order = sorted(signals, key=lambda u: len(signals[u]))
     log_probs: dict[str, torch.Tensor] = {}
     start = time.perf_counter()
-    for i in range(0, len(order), batch_size):
-        ids = order[i : i + batch_size]
+    for ids in length_batches(recognizer, data, signals, batch_size):
         out, lengths = recognizer.log_probs([signals[u] for u in ids])
         out = out.detach().cpu()
         for j, utt_id in enumerate(ids):
