@@ -196,3 +196,11 @@ def test_transcribe_one_speaker(corpus: Path, model: Path, capsys) -> None:
 def test_global_cmvn_model_ignores_adapt(tmp_path: Path) -> None:
     frontend = build_frontend(FeatureConfig(sample_rate=8000, n_mels=12, cmvn="global"), standalone=True)
     assert not hasattr(frontend, "adapt")
+
+
+def test_speaker_statistics_skip_inputs_too_short_for_a_frame() -> None:
+    frontend = build_frontend(FeatureConfig(sample_rate=8000, n_mels=12, cmvn="speaker"), standalone=True)
+    wave = torch.from_numpy(spelled("ab", 0))
+    assert frontend.speaker_stats([wave[:10], wave]).count == frontend.speaker_stats([wave]).count > 0
+    frontend.adapt(frontend.speaker_stats([wave[:10]]))  # no frames: each input on its own
+    assert frontend.stats is None

@@ -80,10 +80,13 @@ class SpeakerCmvn(ExtractorWrapper):
 
     @torch.no_grad()
     def speaker_stats(self, signals: Iterable[torch.Tensor]) -> CmvnStats:
-        """Statistics of the features of ``signals`` (1-D waveforms of one speaker)."""
+        """Statistics of the features of ``signals`` (1-D waveforms of one speaker); one too
+        short for a frame adds nothing."""
         stats = CmvnStats(self.dim)
         for signal in signals:
             lengths = torch.tensor([signal.shape[-1]], device=signal.device)
+            if int(self.inner.num_frames(lengths)[0]) < 1:
+                continue
             feats, frames = self.inner(signal.reshape(1, -1), lengths)
             stats.add(feats[0, : int(frames[0])].cpu())
         return stats
@@ -107,7 +110,8 @@ def build_frontend(config: FeatureConfig, standalone: bool = False) -> nn.Module
 
     ``standalone``: the extractor feeds a model directly, with no data directory around it
     (``transcribe``, :class:`asr.inference.Recognizer`); with ``cmvn: speaker`` it normalises
-    with the statistics given to its :class:`SpeakerCmvn` (each input on its own by default). Errors in the config raise :class:`ConfigError`.
+    with the statistics given to its :class:`SpeakerCmvn` (each input on its own by default).
+    Errors in the config raise :class:`ConfigError`.
     """
     order = delta_order(config)
     _base_dim(config)
