@@ -21,6 +21,7 @@ from asr.data import read_data_dir
 from asr.decode.decode_dir import decode_data_dir, read_signals
 from asr.decode.sweep import compute_posteriors
 from asr.features import SpeakerTable, build_frontend, normalize
+from asr.rover_model import make_rover
 from asr.text import Tokenizer
 from asr.train import Trainer
 from asr.train.lazy import load_lazy
@@ -206,3 +207,17 @@ def test_speaker_statistics_skip_inputs_too_short_for_a_frame() -> None:
     assert frontend.speaker_stats([wave[:10], wave]).count == frontend.speaker_stats([wave]).count > 0
     frontend.adapt(frontend.speaker_stats([wave[:10]]))  # no frames: each input on its own
     assert frontend.stats is None
+
+
+def test_rover_model_decodes_speaker_by_speaker(corpus: Path, model: Path, tmp_path: Path) -> None:
+    """A ROVER model with a per-speaker CMVN system adapts that system to each speaker (and
+    leaves none adapted after the data dir), as ``asr decode`` of the system alone does."""
+    rover = make_rover(tmp_path / "rover", [model, model, model])
+    recognizer = asr.load_model(rover, device="cpu")
+    assert recognizer.uses_speaker_cmvn
+    alone = decode_data_dir(asr.load_model(model, device="cpu"), corpus)
+    combined = decode_data_dir(recognizer, corpus)
+    assert combined.hyps == alone.hyps  # three copies of one system vote for its words
+    assert all(system.frontend.stats is None for system in recognizer.systems)
+    recognizer.adapt_files([corpus / "wav" / f"spkA-u{i}.wav" for i in range(UTTS)])
+    assert all(system.frontend.stats.count > 0 for system in recognizer.systems)
