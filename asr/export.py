@@ -5,8 +5,8 @@ The exported graph maps features to CTC log-probabilities for one utterance:
 features are those of the model's ``config.yaml`` (``asr.features.build_frontend``; the
 exported directory keeps ``config.yaml`` and ``tokens.txt`` beside the graph), and the CMVN
 statistics are inside the graph as in the model (``cmvn: speaker``: the features come
-normalised with their speaker's statistics, as they reach the model). Greedy search over the output (argmax, merge
-repeats, drop blank 0) gives the same tokens as ``transcribe``.
+normalised with their speaker's statistics, as they reach the model). Greedy search over the
+output (argmax, merge repeats, drop blank 0) gives the same tokens as ``transcribe``.
 
 The graph is the model rewritten without anything that depends on a batch's lengths (one
 utterance has none): frame stacking becomes a fixed 0/1 convolution and the LSTM stack runs

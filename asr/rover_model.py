@@ -140,13 +140,16 @@ class RoverRecognizer:
     def uses_speaker_cmvn(self) -> bool:
         return any(system.uses_speaker_cmvn for system in self.systems)
 
+    def _at_rate(self, system, signals: Sequence[np.ndarray]) -> Sequence[np.ndarray]:
+        """``signals`` (at system 1's sample rate) at ``system``'s."""
+        if system.sample_rate == self.sample_rate:
+            return signals
+        return [resample(s, self.sample_rate, system.sample_rate) for s in signals]
+
     def adapt(self, signals: Sequence[np.ndarray] | None) -> None:
         """Each system's :meth:`~asr.inference.Recognizer.adapt` (signals at system 1's rate)."""
         for system in self.systems:
-            mine = signals
-            if signals is not None and system.sample_rate != self.sample_rate:
-                mine = [resample(s, self.sample_rate, system.sample_rate) for s in signals]
-            system.adapt(mine)
+            system.adapt(None if signals is None else self._at_rate(system, signals))
 
     def adapt_files(self, paths: Sequence[str | Path]) -> None:
         for system in self.systems:
@@ -157,10 +160,7 @@ class RoverRecognizer:
         self._own_search(decoder)
         outputs = []
         for system in self.systems:
-            mine = signals
-            if system.sample_rate != self.sample_rate:
-                mine = [resample(s, self.sample_rate, system.sample_rate) for s in signals]
-            outputs.append(system.transcribe_signals(mine))
+            outputs.append(system.transcribe_signals(self._at_rate(system, signals)))
         return [combine_results(list(per_utt)) for per_utt in zip(*outputs, strict=True)]
 
     def transcribe(self, audio, sample_rate: int | None = None, *, decoder=None,

@@ -81,15 +81,6 @@ def _trainer(corpus: Path, tmp_path: Path, *overrides: str) -> tuple[Trainer, li
     return Trainer(config, tmp_path / "exp", tokenizer, lazy, [], progress=False), lazy
 
 
-def _features(trainer: Trainer, examples: list) -> dict[str, torch.Tensor]:
-    out = {}
-    for batch in trainer.data.unperturbed_batches(examples):
-        feats, lengths = trainer._features(batch)
-        for utt, row, n in zip(batch.utt_ids, feats, lengths.tolist(), strict=True):
-            out[utt] = row[:n]
-    return out
-
-
 def test_training_features_lose_the_speakers_gain(corpus: Path, tmp_path: Path, caplog) -> None:
     """Log filterbanks of a recording at gain g are those at gain 1 plus 2 log g in every band,
     so per-speaker normalisation makes B's features A's; global CMVN keeps the offset."""
@@ -97,7 +88,7 @@ def test_training_features_lose_the_speakers_gain(corpus: Path, tmp_path: Path, 
     with caplog.at_level("INFO"):
         trainer._compute_speaker_cmvn()
     assert "speaker CMVN from" in caplog.text and "of 2 speakers (12 utterances)" in caplog.text
-    feats = _features(trainer, lazy)
+    feats = dict(trainer._feature_rows(lazy))  # now normalised by speaker
     for speaker in ("spkA", "spkB"):
         frames = torch.cat([feats[f"{speaker}-u{i}"] for i in range(UTTS)])
         # Normalised with its own statistics: zero mean, unit variance (float32 sums of ~1e3

@@ -3,8 +3,9 @@
 
 Audio is read first (unreadable utterances are skipped, logged and counted), then decoded in
 batches of similar length; for a model trained with per-speaker CMVN, speaker by speaker, each
-normalised with the statistics of its speaker's utterances (``utt2spk``). Only the recognizer's work is timed (features, network, search,
-detokenisation), not reading the audio, so the real-time factor describes the model.
+normalised with the statistics of its speaker's utterances (``utt2spk``). Only the
+recognizer's work is timed (features, network, search, detokenisation), not reading the
+audio, so the real-time factor describes the model.
 """
 
 from __future__ import annotations

@@ -122,47 +122,46 @@ def group_stats(
 ) -> dict[str, CmvnStats]:
     """Statistics per group (speaker) of the utterances in ``feats`` (``utt -> (time, dim)``);
     an utterance missing from ``utt2group`` is its own group."""
-    stats: dict[str, CmvnStats] = {}
+    table = SpeakerTable(utt2group)
     for utt, array in feats.items():
-        group = utt2group.get(utt, utt)
-        if group not in stats:
-            stats[group] = CmvnStats(array.shape[-1])
-        stats[group].add(array)
-    return stats
+        table.add(utt, array)
+    return table.stats
 
 
 class SpeakerTable:
-    """Per-speaker CMVN for training with features computed on the fly: each speaker's mean and
-    standard deviation, and the speaker of each utterance.
+    """Per-speaker CMVN statistics (training with features computed on the fly,
+    :func:`group_stats`): each speaker's statistics, mean and standard deviation, and the
+    speaker of each utterance.
 
     Built once from the unperturbed features of every utterance (:meth:`add`, then
-    :meth:`finish`); :meth:`normalize` then looks a batch's utterances up by id.
+    :meth:`finish`); :meth:`normalize` then looks a batch's utterances up by id. An utterance
+    missing from ``utt2spk`` is its own speaker.
     """
 
     def __init__(self, utt2spk: Mapping[str, str]) -> None:
         self.utt2spk = dict(utt2spk)
-        self._stats: dict[str, CmvnStats] = {}
+        self.stats: dict[str, CmvnStats] = {}  # speaker -> its statistics
         self._mean: dict[str, torch.Tensor] = {}
         self._std: dict[str, torch.Tensor] = {}
 
     def add(self, utt_id: str, feats: torch.Tensor | np.ndarray) -> None:
         """Add the ``(time, dim)`` features of one utterance to its speaker's statistics."""
         speaker = self.utt2spk.get(utt_id, utt_id)
-        if speaker not in self._stats:
-            self._stats[speaker] = CmvnStats(feats.shape[-1])
-        self._stats[speaker].add(feats)
+        if speaker not in self.stats:
+            self.stats[speaker] = CmvnStats(feats.shape[-1])
+        self.stats[speaker].add(feats)
 
     def finish(self) -> None:
-        for speaker, stats in self._stats.items():
+        for speaker, stats in self.stats.items():
             self._mean[speaker], self._std[speaker] = stats.mean_std()
 
     @property
     def num_speakers(self) -> int:
-        return len(self._stats)
+        return len(self.stats)
 
     @property
     def num_frames(self) -> int:
-        return sum(stats.count for stats in self._stats.values())
+        return sum(stats.count for stats in self.stats.values())
 
     def normalize(self, feats: torch.Tensor, lengths: torch.Tensor,
                   utt_ids: list[str]) -> torch.Tensor:

@@ -77,6 +77,7 @@ class SpeakerCmvn(ExtractorWrapper):
     def __init__(self, inner: nn.Module) -> None:
         super().__init__(inner)
         self.stats: CmvnStats | None = None
+        self._mean_std: tuple[torch.Tensor, torch.Tensor] | None = None  # of stats
 
     @torch.no_grad()
     def speaker_stats(self, signals: Iterable[torch.Tensor]) -> CmvnStats:
@@ -94,15 +95,15 @@ class SpeakerCmvn(ExtractorWrapper):
     def adapt(self, stats: CmvnStats | None) -> None:
         """Normalise with ``stats`` from now on (None: each input on its own again)."""
         self.stats = stats if stats is not None and stats.count > 0 else None
+        self._mean_std = self.stats.mean_std() if self.stats is not None else None
 
     def forward(
         self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         feats, out_lengths = self.inner(waveforms, lengths)
-        if self.stats is None:
+        if self._mean_std is None:
             return utterance_cmvn(feats, out_lengths), out_lengths
-        mean, std = self.stats.mean_std()
-        return normalize(feats, out_lengths, mean, std), out_lengths
+        return normalize(feats, out_lengths, *self._mean_std), out_lengths
 
 
 def build_frontend(config: FeatureConfig, standalone: bool = False) -> nn.Module:

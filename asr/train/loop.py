@@ -20,7 +20,7 @@ import math
 import random
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -141,14 +141,21 @@ class Trainer:
     def reader(self) -> BatchReader:
         return self.data.reader
 
+    def _feature_rows(self, examples: Sequence[AnyExample]) -> Iterator[tuple[str, torch.Tensor]]:
+        """``(utt_id, (frames, dim))`` unperturbed features of ``examples`` on the CPU, as the
+        front end makes them (before any speaker CMVN); the unreadable ones agreed across ranks
+        at the end."""
+        for batch in self.data.unperturbed_batches(examples):
+            feats, feat_lengths = self._features(batch.to(self.device))
+            for utt_id, row, length in zip(batch.utt_ids, feats.cpu(), feat_lengths.tolist(), strict=True):
+                yield utt_id, row[:length]
+        self.data.check_unreadable()
+
     def _compute_cmvn(self) -> None:
         stats = CmvnStats(self.model.feat_dim)
         sample = self.data.cmvn_sample()
-        for batch in self.data.cmvn_batches(sample):
-            feats, feat_lengths = self._features(batch.to(self.device))
-            for row, length in zip(feats.cpu(), feat_lengths.tolist(), strict=True):
-                stats.add(row[:length])
-        self.data.check_unreadable()
+        for _, row in self._feature_rows([self.train_set[i] for i in sample]):
+            stats.add(row)
         mean, std = stats.mean_std()
         self.model.normalizer.set_stats(mean.to(self.device), std.to(self.device))
         used, total = len(sample), len(self.train_set)
@@ -162,11 +169,8 @@ class Trainer:
         examples = [*self.train_set, *self.dev_set]
         table = SpeakerTable({e.utt_id: e.speaker for e in examples})
         self.speaker_cmvn = None  # the front-end's own features
-        for batch in self.data.unperturbed_batches(examples):
-            feats, feat_lengths = self._features(batch.to(self.device))
-            for utt_id, row, length in zip(batch.utt_ids, feats.cpu(), feat_lengths.tolist(), strict=True):
-                table.add(utt_id, row[:length])
-        self.data.check_unreadable()
+        for utt_id, row in self._feature_rows(examples):
+            table.add(utt_id, row)
         table.finish()
         self.speaker_cmvn = table
         log.info("speaker CMVN from %d frames of %d speakers (%d utterances)", table.num_frames,

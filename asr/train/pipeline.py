@@ -181,11 +181,6 @@ class TrainingData:
         generator = torch.Generator().manual_seed(self.tc.seed)
         return sorted(torch.randperm(count, generator=generator)[:limit].tolist())
 
-    def cmvn_batches(self, sample: Sequence[int]) -> Iterator[AnyBatch]:
-        """Unperturbed host batches of the training utterances ``sample`` (e.g.
-        :meth:`cmvn_sample`), in length order."""
-        return self.unperturbed_batches([self.train_set[i] for i in sample])
-
     def unperturbed_batches(self, examples: Sequence[AnyExample]) -> Iterator[AnyBatch]:
         """Unperturbed host batches of any ``examples`` (training or dev), in length order;
         unreadable ones are noted (see :meth:`check_unreadable`)."""
