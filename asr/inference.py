@@ -9,7 +9,7 @@ bounded whatever the length.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,18 +24,18 @@ from asr.decode.forced_align import align_words
 from asr.ensemble import combine_log_probs, load_members
 from asr.errors import AsrError
 from asr.features import CmvnStats, SpeakerCmvn, build_frontend
+from asr.file_batches import DEFAULT_CHUNK_LENGTH, FileBatcher
 from asr.modeldir import LoadedModel
-from asr.rover_model import RoverRecognizer, is_rover, rover_systems
+from asr.rescore_model import RescoreRecognizer
+from asr.rover_model import RoverRecognizer, combination_kind, is_rover, rover_systems
 from asr.store import resolve
 from asr.transcript import Alternative, Result, Word
 from asr.utils import resolve_device
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CHUNK_LENGTH = 30.0  # seconds per network pass for long recordings (asr.longform)
 
-
-class Recognizer:
+class Recognizer(FileBatcher):
     """A loaded model ready to transcribe: front end, acoustic model, greedy decoder. With
     ``ensemble`` (further models of the same units and frame period, :mod:`asr.ensemble`) each
     model runs on the audio with its own front end and their posteriors are averaged."""
@@ -243,70 +243,14 @@ class Recognizer:
             progress(result.duration)
         return result
 
-    def transcribe_files(self, paths: Iterable[str | Path], *, batch_size: int = 8,
-                         chunk_length: float = DEFAULT_CHUNK_LENGTH,
-                         decoder: Decoder | str | None = None,
-                         progress: Callable[[float], None] | None = None,
-                         ) -> Iterator[tuple[str, Result | AsrError]]:
-        """Transcribe many files; yield ``(path, Result)`` or ``(path, AsrError)`` in input
-        order. Short files are read a window at a time and batched by length (``batch_size``
-        per network pass), so memory does not grow with the number of files; long ones are
-        chunked (:meth:`transcribe`)."""
-        window: list[str] = []
-        for path in paths:
-            window.append(str(path))
-            if len(window) >= 4 * batch_size:
-                yield from self._window(window, batch_size, chunk_length, decoder, progress)
-                window = []
-        if window:
-            yield from self._window(window, batch_size, chunk_length, decoder, progress)
-
-    def _window(self, paths: list[str], batch_size: int, chunk_length: float,
-                decoder: Decoder | str | None, progress: Callable[[float], None] | None,
-                ) -> Iterator[tuple[str, Result | AsrError]]:
-        done: dict[int, Result | AsrError] = {}
-        short: dict[int, np.ndarray] = {}
-        for i, path in enumerate(paths):
-            try:
-                duration = header_duration(path)
-                if duration is not None and duration > chunk_length:
-                    continue  # long: transcribed on its own below, in input order
-                signal, _ = load_audio(path, self.sample_rate)
-                if len(signal) > chunk_length * self.sample_rate:
-                    done[i] = self.transcribe(signal, chunk_length=chunk_length,
-                                              batch_size=batch_size, decoder=decoder,
-                                              progress=progress)
-                else:
-                    short[i] = signal
-            except AsrError as exc:
-                done[i] = exc
-        # Batches of similar length waste little compute on padding.
-        order = sorted(short, key=lambda i: len(short[i]))
-        for start in range(0, len(order), batch_size):
-            ids = order[start : start + batch_size]
-            for i, result in zip(ids, self.transcribe_signals([short[i] for i in ids], decoder),
-                                 strict=True):
-                done[i] = result
-                if progress is not None:
-                    progress(result.duration)
-        for i, path in enumerate(paths):
-            if i not in done:
-                try:
-                    done[i] = self.transcribe(path, chunk_length=chunk_length,
-                                              batch_size=batch_size, decoder=decoder,
-                                              progress=progress)
-                except AsrError as exc:
-                    done[i] = exc
-            yield path, done.pop(i)
-
 
 def load_model(name_or_path: str | Path | None = None, device: str = "auto",
                model_decoder: bool = True) -> Recognizer | RoverRecognizer:
     """Resolve (``--model``, ``$ASR_MODEL``, the store's default) and load a model. With
     ``model_decoder`` the model's own decoder (``decoding.yaml``: lexicon, LM, weights) is built
     now, so that a missing or mismatched file fails here, and becomes the default search. A
-    ROVER model (:mod:`asr.rover_model`) loads as a :class:`RoverRecognizer` of its systems,
-    each with its own decoder."""
+    combination model (:mod:`asr.rover_model`) loads as a :class:`RoverRecognizer` of its
+    systems, each with its own decoder, or for n-best rescoring a :class:`RescoreRecognizer`."""
     torch_device = resolve_device(device)
     path = resolve(str(name_or_path) if name_or_path is not None else None)
     if is_rover(path):
@@ -314,8 +258,17 @@ def load_model(name_or_path: str | Path | None = None, device: str = "auto",
             raise AsrError(f"{path} is a ROVER model: each of its systems decodes with its own "
                            f"search; drop the search options, or give one system (--model "
                            f"{path / 'system-2'}, ...)")
-        return RoverRecognizer([_load_one(system, torch_device, True) for system in rover_systems(path)], path)
+        systems = [_load_one(system, torch_device, True) for system in rover_systems(path)]
+        if combination_kind(path) == "rescore":
+            return RescoreRecognizer.load(systems, path)
+        return RoverRecognizer(systems, path)
     return _load_one(path, torch_device, model_decoder)
+
+
+def load_system(path: str | Path, device: str = "auto") -> Recognizer:
+    """One model directory with its own decoder, even where it is system 1 of a combination
+    model (whose root is that system's directory)."""
+    return _load_one(Path(path), resolve_device(device), True)
 
 
 def _load_one(path: Path, torch_device: torch.device, model_decoder: bool) -> Recognizer:

@@ -1,10 +1,12 @@
-"""A ROVER model: several complete systems (each a model with its own decoder) whose words are
-combined by voting (:mod:`asr.rover`), installed and run as one model.
+"""A combination model: several complete systems (each a model with its own decoder) installed
+and run as one model, their words combined by ROVER voting (:mod:`asr.rover`) or their n-best
+lists by rescoring (:mod:`asr.rescore`, run by :mod:`asr.rescore_model`).
 
 The directory is system 1's model directory (so every tool that reads one model still reads
 it) plus::
 
-    rover.yaml     combine: rover; systems: [".", "system-2", "system-3", ...]
+    rover.yaml     combine: rover (or rescore); systems: [".", "system-2", "system-3", ...];
+                   for rescore also lm_weight, word_score, nbest and lm (a file of the directory)
     system-2/      each further system: a complete model directory with its decoding.yaml,
     system-3/      lexicon and LM
 
@@ -17,7 +19,7 @@ that chose it gave it.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,22 +33,50 @@ from asr.transcript import Result
 from asr.utils import atomic_write_text
 
 ROVER_FILE = "rover.yaml"
+COMBINATIONS = ("rover", "rescore")
+RESCORE_LM = "rescore_lm.arpa"
 
 
 def is_rover(path: str | Path) -> bool:
+    """Whether ``path`` is a combination model (ROVER or n-best rescoring)."""
     return (Path(path) / ROVER_FILE).is_file()
 
 
-def rover_systems(path: str | Path) -> list[Path]:
-    """The model directories of the systems of the ROVER model at ``path``, best first."""
-    path = Path(path)
-    file = path / ROVER_FILE
+def read_spec(path: str | Path) -> dict:
+    """The checked ``rover.yaml`` of the combination model at ``path``."""
+    file = Path(path) / ROVER_FILE
     try:
         spec = yaml.safe_load(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ModelError(f"{file}: unreadable ({exc})".replace("\n", " ")) from None
-    if not isinstance(spec, dict) or spec.get("combine") != "rover":
-        raise ModelError(f"{file}: expected 'combine: rover'; remake it with `asr models rover`")
+    if not isinstance(spec, dict) or spec.get("combine") not in COMBINATIONS:
+        raise ModelError(f"{file}: expected 'combine: rover' or 'combine: rescore'; remake it "
+                         "with `asr models rover` or `asr models rescore`")
+    if spec["combine"] == "rescore":
+        for key in ("lm_weight", "word_score", "nbest"):
+            value = spec.get(key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+                    key == "nbest" and (not isinstance(value, int) or value < 1)):
+                raise ModelError(f"{file}: {key} must be a number{' of 1 or more' if key == 'nbest' else ''}, "
+                                 f"not {value!r}; remake it with `asr models rescore`")
+        lm = spec.get("lm")
+        if lm is not None and (not isinstance(lm, str) or Path(lm).name != lm
+                               or not (Path(path) / lm).is_file()):
+            raise ModelError(f"{file}: its LM {lm!r} is not a file of {path}; remake it with "
+                             "`asr models rescore`")
+    return spec
+
+
+def combination_kind(path: str | Path) -> str:
+    """``rover`` or ``rescore``."""
+    return read_spec(path)["combine"]
+
+
+def rover_systems(path: str | Path) -> list[Path]:
+    """The model directories of the systems of the combination model at ``path``, best first."""
+    path = Path(path)
+    file = path / ROVER_FILE
+    spec = read_spec(path)
     systems = spec.get("systems")
     if not isinstance(systems, list) or len(systems) < 2 or systems[0] != ".":
         raise ModelError(f"{file}: expected 'systems:', a list of two or more directories "
@@ -63,20 +93,30 @@ def rover_systems(path: str | Path) -> list[Path]:
     return dirs
 
 
-def make_rover(output: str | Path, model_dirs: Sequence[str | Path]) -> Path:
-    """Write the ROVER model of ``model_dirs`` (model directories, best first, three or more)
-    to ``output``: the first one's files, each further one in ``system-N/``, then
-    ``rover.yaml``."""
+def make_rover(output: str | Path, model_dirs: Sequence[str | Path], *, combine: str = "rover",
+               options: Mapping[str, float | int] | None = None, lm: str | Path | None = None) -> Path:
+    """Write the combination model of ``model_dirs`` (model directories, best first) to
+    ``output``: the first one's files, each further one in ``system-N/``, then ``rover.yaml``.
+    ``combine``: ``rover`` (three or more systems) or ``rescore`` (two or more; ``options``:
+    lm_weight, word_score, nbest; ``lm``: an ARPA file, copied in as ``rescore_lm.arpa``)."""
     output = Path(output)
     sources = [Path(d) for d in model_dirs]
-    if len(sources) < 3:
+    if combine not in COMBINATIONS:
+        raise ModelError(f"unknown combination {combine!r} (expected one of {', '.join(COMBINATIONS)})")
+    if combine == "rover" and len(sources) < 3:
         raise ModelError("a ROVER model needs three or more systems (with two, the first "
                          "always wins the vote)")
+    if len(sources) < 2:
+        raise ModelError("n-best rescoring needs two or more systems")
+    if lm is not None:
+        from asr.lm import read_arpa  # the rescoring reads the LM itself: ARPA only
+
+        read_arpa(lm)  # a missing or corrupt file: one line naming it
     for source in sources:
         if not is_model_dir(source):
             raise ModelError(f"{source}: not a model directory (needs model.pt, config.yaml, tokens.txt)")
         if is_rover(source):
-            raise ModelError(f"{source}: is a ROVER model already; list its systems instead")
+            raise ModelError(f"{source}: is a combination model already; list its systems instead")
     if output.exists() and any(output.iterdir()):
         raise ModelError(f"{output}: exists and is not empty; choose a new directory")
     output.mkdir(parents=True, exist_ok=True)
@@ -87,7 +127,12 @@ def make_rover(output: str | Path, model_dirs: Sequence[str | Path]) -> Path:
         (output / name).mkdir()
         _copy_files(source, output / name)
         names.append(name)
-    spec = {"combine": "rover", "systems": names, "from": [str(s) for s in sources]}
+    spec: dict = {"combine": combine, "systems": names, "from": [str(s) for s in sources]}
+    if combine == "rescore":
+        spec |= {k: v for k, v in (options or {}).items()}
+        if lm is not None:
+            shutil.copyfile(lm, output / RESCORE_LM)
+            spec["lm"] = RESCORE_LM
     # Written last: a directory without it is an incomplete copy, not a wrong model.
     atomic_write_text(output / ROVER_FILE, yaml.safe_dump(spec, sort_keys=False))
     return output

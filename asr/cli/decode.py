@@ -165,13 +165,27 @@ def _run(args: argparse.Namespace) -> int:
         run_ = decode_data_dir(recognizer, args.data, args.batch_size, args.max_bad_utts,
                                decoder="greedy" if args.decoder == "greedy" else decoder)
         data, hyps, bad, rtf, words = run_.data, run_.hyps, run_.unreadable, run_.rtf, run_.words
+    extra = {"rtf": rtf, "device": str(recognizer.device)}
+    if args.decoder != "greedy":
+        extra |= {"decoder": chosen.decoder, "beam_size": chosen.beam_size, "lm": chosen.lm,
+                  "lm_unit": chosen.lm_unit, "lexicon": chosen.lexicon,
+                  "lm_weight": grid[0][0], "word_score": grid[0][1]}
+    if sweep_info:
+        extra["sweep"] = sweep_info
+    write_outputs(out, data, hyps, bad, extra)
+    atomic_write_text(out / "words.json", json.dumps(words, indent=1) + "\n")
+    write_ctm(out / "ctm", words)
+    return 0
+
+
+def write_outputs(out: Path, data, hyps: dict[str, str], bad: list[str], extra: dict) -> None:
+    """OUT/text and OUT/bad_utts; with references in ``data`` also OUT/wer, OUT/per_spk and
+    OUT/score.json (the report plus ``extra``), the report printed."""
     if bad:
         atomic_write_text(out / "bad_utts", "".join(f"{u}\n" for u in bad))
     else:
         (out / "bad_utts").unlink(missing_ok=True)  # a list from an earlier run is stale now
     write_kaldi_map(out / "text", hyps)
-    atomic_write_text(out / "words.json", json.dumps(words, indent=1) + "\n")
-    write_ctm(out / "ctm", words)
     refs = {u.utt_id: u.text for u in data.utterances if (data.path / "text").exists()}
     if refs:
         utt2spk = {u.utt_id: u.speaker for u in data.utterances}
@@ -179,13 +193,6 @@ def _run(args: argparse.Namespace) -> int:
         lines = report.lines()
         atomic_write_text(out / "wer", "\n".join(lines) + "\n")
         atomic_write_text(out / "per_spk", report.speaker_table() + "\n")
-        summary = report.to_dict() | {"rtf": rtf, "device": str(recognizer.device), "unreadable": bad}
-        if args.decoder != "greedy":
-            summary |= {"decoder": chosen.decoder, "beam_size": chosen.beam_size, "lm": chosen.lm,
-                        "lm_unit": chosen.lm_unit, "lexicon": chosen.lexicon,
-                        "lm_weight": grid[0][0], "word_score": grid[0][1]}
-        if sweep_info:
-            summary["sweep"] = sweep_info
+        summary = report.to_dict() | {"unreadable": bad} | extra
         atomic_write_text(out / "score.json", json.dumps(summary, indent=2) + "\n")
         print("\n".join(lines))
-    return 0

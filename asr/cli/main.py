@@ -16,6 +16,7 @@ COMMANDS = {
     "decode": "asr.cli.decode",
     "score": "asr.cli.score",
     "combine": "asr.cli.combine",
+    "rescore": "asr.cli.rescore",
     "models": "asr.cli.models",
     "data": "asr.cli.data",
     "lm": "asr.cli.lm",

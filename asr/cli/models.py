@@ -15,7 +15,9 @@ from asr.decode.defaults import DecodingDefaults, attach_decoding, read_decoding
 from asr.ensemble import is_ensemble, make_ensemble, member_files
 from asr.errors import AsrError
 from asr.modeldir import load_model_dir
-from asr.rover_model import is_rover, make_rover, rover_systems
+from asr.rescore import RescoreWeights
+from asr.rescore_model import read_rescore
+from asr.rover_model import combination_kind, is_rover, make_rover, rover_systems
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -50,6 +52,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "more systems. `transcribe --model` runs it; `asr decode` decodes one system at a "
         "time (combine their text files with `asr combine`).",
         models_help="three or more model directories or store names, best first")
+    res = sub.add_parser(
+        "rescore", help="combine complete systems by n-best rescoring",
+        description="Writes a model directory that runs every system on the input, each with "
+        "its own units and search (its decoding.yaml), takes each one's n-best list and picks "
+        "the hypothesis of their union with the best mean CTC log-likelihood over all systems "
+        "plus LM weight x LM log-probability plus word score x words (asr.rescore). Two or "
+        "more systems. --from takes the score.json of an `asr rescore` run (its LM, weights "
+        "and n-best size, as tuned there on dev); options override it. `transcribe --model` "
+        "runs it; `asr rescore --model DIR` decodes a data directory with it.")
+    res.add_argument("models", nargs="+", help="two or more model directories or store names")
+    res.add_argument("--out", required=True, help="the new (empty) model directory")
+    res.add_argument("--from", dest="source", metavar="SCORE_JSON",
+                     help="score.json of an asr rescore run")
+    res.add_argument("--lm", metavar="ARPA", help="word LM of the rescoring (copied in)")
+    res.add_argument("--lm-weight", type=float)
+    res.add_argument("--word-score", type=float)
+    res.add_argument("--nbest", type=int, help="hypotheses of each system's search (default 16)")
+    add_verbosity(res)
+    res.set_defaults(func=run_rescore)
     dec = sub.add_parser(
         "set-decoder", help="store a decoder (lexicon, LM, weights) in a model directory",
         description="Copies the lexicon and LM into the model directory and writes its "
@@ -92,9 +113,16 @@ def run_list(args: argparse.Namespace) -> int:
                 search += f"; broken ensemble: {exc}"
         if is_rover(path):
             try:
-                search = f"ROVER of {len(rover_systems(path))} systems; system 1: {search}"
+                count = len(rover_systems(path))
+                if combination_kind(path) == "rescore":
+                    weights, lm = read_rescore(path)
+                    search = (f"n-best rescoring of {count} systems ({weights.nbest}-best"
+                              f"{' + ' + lm.name if lm else ''}, LM weight {weights.lm_weight:g}, "
+                              f"word score {weights.word_score:g}); system 1: {search}")
+                else:
+                    search = f"ROVER of {count} systems; system 1: {search}"
             except AsrError as exc:
-                search += f"; broken ROVER model: {exc}"
+                search += f"; broken combination model: {exc}"
         print(f"{'*' if name == default else ' '} {name}\t{path}\t{search}")
     return 0
 
@@ -121,17 +149,43 @@ def _run_combination(args: argparse.Namespace, make, combine: str) -> int:
     return 0
 
 
+def run_rescore(args: argparse.Namespace) -> int:
+    options: dict = {}
+    lm = None
+    if args.source:
+        summary = _read_score(Path(args.source))
+        if "rescore" not in summary:
+            raise AsrError(f"{args.source}: not a score.json of asr rescore")
+        options = {k: summary["rescore"][k] for k in ("lm_weight", "word_score", "nbest")}
+        lm = summary["rescore"].get("lm")
+    given = {"lm_weight": args.lm_weight, "word_score": args.word_score, "nbest": args.nbest}
+    options |= {k: v for k, v in given.items() if v is not None}
+    weights = RescoreWeights(**options)  # defaults for what neither gives; refuses a bad nbest
+    lm = args.lm or lm
+    out = make_rover(args.out, [store.resolve(m) for m in args.models], combine="rescore",
+                     options=dataclasses.asdict(weights), lm=lm)
+    print(f"{out}: n-best rescoring of {len(args.models)} models ({weights.nbest}-best"
+          f"{', ' + str(lm) if lm else ''}, LM weight {weights.lm_weight:g}, word score "
+          f"{weights.word_score:g})")
+    return 0
+
+
+def _read_score(path: Path) -> dict:
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise AsrError(f"{path}: not a readable score.json ({exc})") from None
+    if not isinstance(summary, dict):
+        raise AsrError(f"{path}: not a score.json")
+    return summary
+
+
 SEARCH_KEYS = ("decoder", "lexicon", "lm", "lm_unit", "lm_weight", "word_score", "beam_size")
 
 
 def _from_score(path: Path) -> dict:
     """The search of an ``asr decode`` score.json as decoding options."""
-    try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise AsrError(f"{path}: not a readable score.json of asr decode ({exc})") from None
-    if not isinstance(summary, dict):
-        raise AsrError(f"{path}: not a score.json of asr decode")
+    summary = _read_score(path)
     values = {k: summary[k] for k in SEARCH_KEYS if summary.get(k) is not None}
     values.setdefault("decoder", "greedy")
     sweep = summary.get("sweep") or {}

@@ -113,16 +113,30 @@ def sweep(recognizer: Recognizer, posteriors: Posteriors,
     """Decode and score ``posteriors`` at every (lm_weight, word_score); write
     ``out_dir/wer_<lmwt>_<wip>`` for each and ``out_dir/best_wer``; return the best point
     (lowest WER, then fewest errors of any kind; ties keep the first in grid order)."""
-    refs = posteriors.refs
+
+    def hyps_at(lm_weight: float, word_score: float) -> dict[str, str]:
+        results, _ = search(recognizer, posteriors, make_decoder(lm_weight, word_score))
+        return {u: r.text for u, r in results.items()}
+
+    return sweep_grid(posteriors.refs, posteriors.utt2spk, hyps_at, lm_weights, word_scores,
+                      out_dir, posteriors.data.path)
+
+
+def sweep_grid(refs: dict[str, str], utt2spk: dict[str, str],
+               hyps_at: Callable[[float, float], dict[str, str]], lm_weights: Sequence[float],
+               word_scores: Sequence[float], out_dir: str | Path,
+               source: str | Path = "the data") -> tuple[SweepPoint, list[SweepPoint]]:
+    """Score ``hyps_at(lm_weight, word_score)`` against ``refs`` at every point of the grid
+    (the search itself is the caller's: a decoder, or n-best rescoring); files and the choice
+    of the best as :func:`sweep`. ``source`` names the data in the error for missing refs."""
     if not refs:
-        raise DecoderError(f"{posteriors.data.path}: a weight sweep needs reference transcripts "
+        raise DecoderError(f"{source}: a weight sweep needs reference transcripts "
                            "(a `text` file); give --tune-data with a scored dev set")
     out_dir = Path(out_dir)
     points: list[SweepPoint] = []
     for lm_weight in lm_weights:
         for word_score in word_scores:
-            results, _ = search(recognizer, posteriors, make_decoder(lm_weight, word_score))
-            report = score(refs, {u: r.text for u, r in results.items()}, posteriors.utt2spk)
+            report = score(refs, hyps_at(lm_weight, word_score), utt2spk)
             path = out_dir / grid_name(lm_weight, word_score)
             atomic_write_text(path, "\n".join(report.lines()) + "\n")
             log.info("lm weight %g, word score %g: %s", lm_weight, word_score, report.lines()[0])
