@@ -158,3 +158,24 @@ def test_rover_stage_trains_combines_and_installs_what_transcribe_runs(
     assert out.returncode == 0, out.stderr
     got = {Path(line.split(":")[0]).stem: line.partition(": ")[2] for line in out.stdout.splitlines()}
     assert got == {Path(wav).stem: hyps.get(utt, "") for utt, wav in wavs.items()}
+    # The same systems by n-best rescoring: nothing trained again, weights swept on dev, the
+    # train + dev systems installed with them, and transcribe gives the words scored on test.
+    bad = subprocess.run(["./run.sh", *common, "--stage", "8", "--rover", "char:0", "--combine", "vote"],
+                         cwd=recipe, env=env, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1 and "--combine takes 'rover' or 'rescore'" in bad.stderr
+    proc = subprocess.run(["./run.sh", *common, "--stage", "8", "--rover", "char:0 phone:0 char:1:cpu+utt_cmvn",
+                           "--combine", "rescore"], cwd=recipe, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "training" not in proc.stdout
+    assert "n-best rescoring on test (systems trained on train + dev): %WER" in proc.stdout
+    assert sorted(p.name for p in (exp / "rescore" / "decode_dev").glob("wer_*")) == ["wer_0_0", "wer_1_0"]
+    spec = yaml.safe_load((installed / "rover.yaml").read_text())
+    chosen = json.loads((exp / "rescore" / "decode_dev" / "score.json").read_text())["rescore"]
+    assert spec["combine"] == "rescore" and spec["lm_weight"] == chosen["lm_weight"]
+    assert spec["from"] == [str(Path("exp") / f"{n}_traindev" / "final") for n in members]
+    hyps = dict(line.partition(" ")[::2] for line in (exp / "rescore" / "decode_test" / "text").read_text().splitlines())
+    out = subprocess.run([str(ROOT / ".venv" / "bin" / "transcribe"), "--model", "an4", "-q", "--device", "cpu",
+                          *wavs.values()], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    got = {Path(line.split(":")[0]).stem: line.partition(": ")[2] for line in out.stdout.splitlines()}
+    assert got == {Path(wav).stem: hyps.get(utt, "") for utt, wav in wavs.items()}

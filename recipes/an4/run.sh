@@ -41,6 +41,8 @@ rover=""              # stage 8: systems as UNIT:SEED[:PRESET], best first on de
                       # phone:0:long+utt_cmvn char:0"; PRESET: conf files joined by +, default
                       # --preset), each trained on train (choices on dev) and on train + dev,
                       # combined by ROVER on test and installed as one model
+combine=rover         # stage 8: rover (word voting) or rescore (n-best rescoring by every
+                      # system and the word LM, its weights swept on dev: asr rescore)
 make_default=false    # true: also make it the default model of `transcribe`
 allow_pipes=false     # true: run commands ('cmd |') found in wav.scp
 help_message="Usage: $0 [options]   (AN4 recognition: character and phone CTC)"
@@ -64,6 +66,10 @@ for system in $systems; do
     *) echo "$0: --systems takes 'char' and 'phone', not '$system'" >&2; exit 1 ;;
   esac
 done
+case "$combine" in
+  rover|rescore) ;;
+  *) echo "$0: --combine takes 'rover' or 'rescore', not '$combine'" >&2; exit 1 ;;
+esac
 for member in $rover; do
   if ! [[ "$member" =~ ^(char|phone):[0-9]+(:[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*)?$ ]]; then
     echo "$0: --rover takes UNIT:SEED[:PRESET] (UNIT char or phone, SEED a number, PRESET conf" \
@@ -288,9 +294,9 @@ if $final && [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
 fi
 
 if [ -n "$rover" ] && [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
-  log "stage 8: ROVER of $rover (best first on dev)"
+  log "stage 8: $combine of $rover (best first on dev)"
   make_train_dev
-  dev_hyps=() test_hyps=() finals=()
+  dev_hyps=() test_hyps=() finals=() dev_models=()
   for member in $rover; do
     IFS=: read -r unit seed member_preset <<< "$member"
     member_preset=${member_preset:-$preset}
@@ -315,6 +321,7 @@ if [ -n "$rover" ] && [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
       touch "$dir/.done"
     fi
     dev_hyps+=("$dir/text")
+    dev_models+=(--model "exp/$name/final")
     # On train + dev, with that search; test decoded once.
     td=exp/${name}_traindev
     if [ ! -f "$td/.done" ]; then
@@ -323,6 +330,8 @@ if [ -n "$rover" ] && [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
       touch "$td/.done"
     fi
     set_search "$td" "$unit" "$search/score.json"
+    finals+=("$td/final")
+    [ "$combine" = rover ] || continue
     dir=$td/decode_final_test
     if [ ! -f "$dir/.done" ]; then
       rm -rf "$dir"
@@ -330,8 +339,25 @@ if [ -n "$rover" ] && [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
       touch "$dir/.done"
     fi
     test_hyps+=("$dir/text")
-    finals+=("$td/final")
   done
+fi
+if [ -n "$rover" ] && [ "$combine" = rescore ] && [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
+  # The systems trained on train choose the weights on dev; those trained on train + dev,
+  # installed as one model with those weights, decode test once.
+  dir=exp/rescore
+  rm -rf $dir/final
+  $decode_cmd $dir/decode_dev/log/rescore.log asr rescore "${dev_models[@]}" --data data/dev \
+    --out $dir/decode_dev --lm data/lang/lm.arpa --lm-weight $lm_weights --word-score=$word_scores
+  asr models rescore "${finals[@]}" --out $dir/final --from $dir/decode_dev/score.json
+  $decode_cmd $dir/decode_test/log/rescore.log asr rescore --model $dir/final --data data/test \
+    --out $dir/decode_test
+  asr score --ref data/test/text --hyp $dir/decode_test/text --bootstrap 1000 > $dir/decode_test/wer
+  log "n-best rescoring on dev (systems trained on train): $(grep -h '%WER' $dir/decode_dev/wer)"
+  log "n-best rescoring on test (systems trained on train + dev): $(grep -h '%WER' $dir/decode_test/wer)"
+  asr models install $dir/final --name "$model_name" "${install_opts[@]}"
+  asr models list
+fi
+if [ -n "$rover" ] && [ "$combine" = rover ] && [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   mkdir -p exp/rover/decode_dev exp/rover/decode_test
   asr combine -q "${dev_hyps[@]}" -o exp/rover/decode_dev/text
   asr score --ref data/dev/text --hyp exp/rover/decode_dev/text > exp/rover/decode_dev/wer
