@@ -229,13 +229,11 @@ class DataDirCandidates:
 
     @property
     def refs(self) -> dict[str, str]:
-        if not (self.data.path / "text").exists():
-            return {}
-        return {u.utt_id: u.text for u in self.data.utterances if u.utt_id in self.candidates}
+        return self.data.refs(self.candidates)
 
     @property
     def utt2spk(self) -> dict[str, str]:
-        return {u.utt_id: u.speaker for u in self.data.utterances}
+        return self.data.utt2spk
 
 
 def data_dir_candidates(recognizers: Sequence[Recognizer], data: DataDir | str | Path, nbest: int,

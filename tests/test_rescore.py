@@ -19,6 +19,8 @@ import yaml
 
 from asr.cli.main import main as asr_main
 from asr.cli.transcribe import main as transcribe_main
+from asr.data.datadir import write_data_dir
+from asr.data.utterance import Utterance
 from asr.decode.base import DecoderError
 from asr.errors import AsrError, ModelError
 from asr.inference import load_model
@@ -110,22 +112,15 @@ def test_candidates_are_scored_in_each_systems_own_units() -> None:
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     rng = np.random.default_rng(7)
-    data = tmp_path / "data"
-    data.mkdir()
-    scp, text, utt2spk = [], [], []
+    utts = []
     for i, n in enumerate((5000, 8000, 11000, 7000)):
         t = np.arange(n) / 8000
         signal = 0.3 * np.sin(2 * np.pi * (230 + 70 * i) * t) * (rng.random(n) > 0.3)
         signal[n // 3 : n // 2] = 0.0
         path = tmp_path / f"u{i}.wav"
         sf.write(path, signal.astype(np.float32), 8000)
-        scp.append(f"u{i} {path}\n")
-        text.append(f"u{i} one two\n")
-        utt2spk.append(f"u{i} s{i % 2}\n")
-    (data / "wav.scp").write_text("".join(scp))
-    (data / "text").write_text("".join(text))
-    (data / "utt2spk").write_text("".join(utt2spk))
-    return data
+        utts.append(Utterance(f"s{i % 2}-u{i}", str(path), "one two", f"s{i % 2}"))
+    return write_data_dir(tmp_path / "data", utts).path
 
 
 @pytest.fixture
@@ -177,8 +172,9 @@ def test_rescore_decodes_sweeps_and_installs_what_transcribe_runs(
     assert isinstance(recognizer, RescoreRecognizer)
     wavs = [line.split()[1] for line in (data_dir / "wav.scp").read_text().splitlines()]
     got = [r.text for _, r in recognizer.transcribe_files(wavs)]
-    assert got == [hyps[f"u{i}"] for i in range(len(wavs))]
-    assert recognizer.transcribe(wavs[2]).text == hyps["u2"]
+    utts = [line.split()[0] for line in (data_dir / "wav.scp").read_text().splitlines()]
+    assert got == [hyps[u] for u in utts]
+    assert recognizer.transcribe(wavs[2]).text == hyps[utts[2]]
     result = recognizer.transcribe(wavs[1])
     if result.text:
         assert [w.word for w in result.words] == result.text.split()  # timed words
@@ -191,7 +187,7 @@ def test_rescore_decodes_sweeps_and_installs_what_transcribe_runs(
     assert (tmp_path / "rs2" / "text").read_text() == (out / "text").read_text()
     capsys.readouterr()
     assert transcribe_main(["--model", "rs", "--device", "cpu", "-f", "json", wavs[0]]) == 0
-    assert json.loads(capsys.readouterr().out)["text"] == hyps["u0"]
+    assert json.loads(capsys.readouterr().out)["text"] == hyps[utts[0]]
     assert transcribe_main(["--model", "rs", "--device", "cpu", "--decoder", "beam", wavs[0]]) == 1
     assert "each of its systems decodes with its own search" in capsys.readouterr().err
 

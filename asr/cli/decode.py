@@ -186,10 +186,9 @@ def write_outputs(out: Path, data, hyps: dict[str, str], bad: list[str], extra: 
     else:
         (out / "bad_utts").unlink(missing_ok=True)  # a list from an earlier run is stale now
     write_kaldi_map(out / "text", hyps)
-    refs = {u.utt_id: u.text for u in data.utterances if (data.path / "text").exists()}
+    refs = data.refs()
     if refs:
-        utt2spk = {u.utt_id: u.speaker for u in data.utterances}
-        report = score(refs, hyps, utt2spk)
+        report = score(refs, hyps, data.utt2spk)
         lines = report.lines()
         atomic_write_text(out / "wer", "\n".join(lines) + "\n")
         atomic_write_text(out / "per_spk", report.speaker_table() + "\n")

@@ -8,7 +8,7 @@ errors name the file and line. Whole directories as sets of files (subset, combi
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +32,17 @@ class DataDir:
     @property
     def speakers(self) -> list[str]:
         return sorted({u.speaker for u in self.utterances}, key=c_sort_key)
+
+    def refs(self, among: Container[str] | None = None) -> dict[str, str]:
+        """Reference transcripts of the utterances (those ``among`` given ids); empty when the
+        directory has no ``text``."""
+        if not (self.path / "text").exists():
+            return {}
+        return {u.utt_id: u.text for u in self.utterances if among is None or u.utt_id in among}
+
+    @property
+    def utt2spk(self) -> dict[str, str]:
+        return {u.utt_id: u.speaker for u in self.utterances}
 
 
 def _read_recordings(path: Path, allow_pipes: bool | None) -> dict[str, str]:

@@ -65,13 +65,11 @@ class DataDirDecode:
     @property
     def refs(self) -> dict[str, str]:
         """Reference transcripts; empty when the data directory has no ``text``."""
-        if not (self.data.path / "text").exists():
-            return {}
-        return {u.utt_id: u.text for u in self.data.utterances}
+        return self.data.refs()
 
     @property
     def utt2spk(self) -> dict[str, str]:
-        return {u.utt_id: u.speaker for u in self.data.utterances}
+        return self.data.utt2spk
 
 
 def _transcriber(recognizer: Recognizer, decoder: str | Decoder) -> Callable:

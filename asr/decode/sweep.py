@@ -46,13 +46,11 @@ class Posteriors:
 
     @property
     def refs(self) -> dict[str, str]:
-        if not (self.data.path / "text").exists():
-            return {}
-        return {u.utt_id: u.text for u in self.data.utterances if u.utt_id in self.log_probs}
+        return self.data.refs(self.log_probs)
 
     @property
     def utt2spk(self) -> dict[str, str]:
-        return {u.utt_id: u.speaker for u in self.data.utterances}
+        return self.data.utt2spk
 
 
 def compute_posteriors(recognizer: Recognizer, data: DataDir | str | Path, batch_size: int = 32,

@@ -216,7 +216,7 @@ def compute_features(
     info = {"features": feature_settings(config), "cmvn": cmvn}
     atomic_write_text(data.path / FEATS_INFO, yaml.safe_dump(info, sort_keys=False))
     if cmvn != "none":
-        utt2spk = {u.utt_id: u.speaker for u in data.utterances}
+        utt2spk = data.utt2spk
         if cmvn == "speaker":
             groups = utt2spk
         elif cmvn == "utterance":
