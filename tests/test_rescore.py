@@ -22,6 +22,7 @@ from asr.cli.transcribe import main as transcribe_main
 from asr.data.datadir import write_data_dir
 from asr.data.utterance import Utterance
 from asr.decode.base import DecoderError
+from asr.decode.decode_dir import decode_data_dir
 from asr.errors import AsrError, ModelError
 from asr.inference import load_model
 from asr.rescore import (
@@ -174,6 +175,7 @@ def test_rescore_decodes_sweeps_and_installs_what_transcribe_runs(
     got = [r.text for _, r in recognizer.transcribe_files(wavs)]
     utts = [line.split()[0] for line in (data_dir / "wav.scp").read_text().splitlines()]
     assert got == [hyps[u] for u in utts]
+    assert decode_data_dir(recognizer, data_dir).hyps == hyps  # as asr benchmark --model runs it
     assert recognizer.transcribe(wavs[2]).text == hyps[utts[2]]
     result = recognizer.transcribe(wavs[1])
     if result.text:
