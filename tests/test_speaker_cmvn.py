@@ -5,6 +5,7 @@ speaker, and the recognizer adapts to a speaker's audio (``transcribe --one-spea
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -183,6 +184,30 @@ def test_transcribe_one_speaker(corpus: Path, model: Path, capsys) -> None:
         transcribe_cli.main(["--model", str(model), "--one-speaker", "-"])
     assert exc.value.code == 2
     assert "--one-speaker reads the files twice" in capsys.readouterr().err
+
+
+def test_transcribe_speaker_per_dir(corpus: Path, model: Path, tmp_path: Path, capsys) -> None:
+    """Each directory normalised with its own files' statistics, as --one-speaker on it alone;
+    the results come out directory by directory."""
+    dirs = {}
+    for speaker in ("spkA", "spkB"):
+        dirs[speaker] = tmp_path / speaker
+        dirs[speaker].mkdir()
+        for i in range(UTTS):
+            shutil.copy(corpus / "wav" / f"{speaker}-u{i}.wav", dirs[speaker])
+    alone = {}
+    for speaker, folder in dirs.items():
+        files = [str(folder / f"{speaker}-u{i}.wav") for i in range(UTTS)]
+        assert transcribe_cli.main(["--model", str(model), "--one-speaker", "-q", *files]) == 0
+        alone[speaker] = capsys.readouterr().out.splitlines()
+    mixed = [str(dirs[s] / f"{s}-u{i}.wav") for i in range(UTTS) for s in ("spkB", "spkA")]
+    assert transcribe_cli.main(["--model", str(model), "--speaker-per-dir", "-q", *mixed]) == 0
+    assert capsys.readouterr().out.splitlines() == alone["spkB"] + alone["spkA"]
+    assert transcribe_cli.main(["--model", str(model), "-q", *mixed[::2]]) == 0
+    assert capsys.readouterr().out.splitlines() != alone["spkB"]  # each file on its own differs
+    with pytest.raises(SystemExit):
+        transcribe_cli.main(["--model", str(model), "--speaker-per-dir", "--one-speaker", *mixed])
+    assert "not allowed with argument" in capsys.readouterr().err
 
 
 def test_global_cmvn_model_ignores_adapt(tmp_path: Path) -> None:

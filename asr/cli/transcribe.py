@@ -98,10 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
                    "often faster for small models on a busy machine")
     p.add_argument("--word-timestamps", action="store_true",
                    help="srt, vtt and tsv get one cue per word instead of one per segment")
-    p.add_argument("--one-speaker", action="store_true",
-                   help="the files are one speaker's: a model trained with per-speaker CMVN "
-                   "normalises them with their pooled statistics instead of each on its own "
-                   "(other models: no effect)")
+    speakers = p.add_mutually_exclusive_group()
+    speakers.add_argument("--one-speaker", action="store_true",
+                          help="the files are one speaker's: a model trained with per-speaker "
+                          "CMVN normalises them with their pooled statistics instead of each on "
+                          "its own (other models: no effect)")
+    speakers.add_argument("--speaker-per-dir", action="store_true",
+                          help="the files of each directory are one speaker's (AN4's and "
+                          "LibriSpeech's layouts): as --one-speaker, directory by directory; "
+                          "the results come out directory by directory")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first file that fails")
     loud = p.add_mutually_exclusive_group()
     loud.add_argument("--quiet", "-q", action="store_true",
@@ -115,8 +120,9 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
     """Command-line mistakes found before any model is loaded (exit code 2)."""
     if args.files.count("-") > 1:
         parser.error("standard input (-) can be given only once")
-    if args.one_speaker and "-" in args.files:
-        parser.error("--one-speaker reads the files twice (statistics, then text): save standard "
+    if (args.one_speaker or args.speaker_per_dir) and "-" in args.files:
+        flag = "--one-speaker" if args.one_speaker else "--speaker-per-dir"
+        parser.error(f"{flag} reads the files twice (statistics, then text): save standard "
                      "input to a file first")
     many = len(args.files) > 1
     if many and args.output_dir is None and args.output_format in ("srt", "vtt", "tsv"):
@@ -202,12 +208,12 @@ def run(args: argparse.Namespace) -> int:
     # chooses another search.
     recognizer = asr.load_model(args.model, device=args.device, model_decoder=args.decoder is None)
     decoder = _decoder(args, recognizer)
-    if args.one_speaker:
-        if recognizer.uses_speaker_cmvn:
-            recognizer.adapt_files(args.files)
-        else:
-            log.warning("--one-speaker: %s normalises with fixed statistics; it changes nothing",
-                        recognizer.loaded.path)
+    groups = speaker_groups(args.files, args.speaker_per_dir)
+    adapting = (args.one_speaker or args.speaker_per_dir) and recognizer.uses_speaker_cmvn
+    if (args.one_speaker or args.speaker_per_dir) and not adapting:
+        flag = "--one-speaker" if args.one_speaker else "--speaker-per-dir"
+        log.warning("%s: %s normalises with fixed statistics; it changes nothing", flag,
+                    recognizer.loaded.path)
     log.debug("model %s on %s, decoder %s", recognizer.loaded.path, recognizer.device,
               decoder or recognizer.decoder or "greedy")
     bar = None
@@ -218,10 +224,15 @@ def run(args: argparse.Namespace) -> int:
     failures: list[str] = []
     done = 0
     try:
-        results = recognizer.transcribe_files(
-            args.files, batch_size=args.batch_size, chunk_length=args.chunk_length,
-            decoder=decoder, progress=bar.update if bar is not None else None)
-        for path, result in results:
+        def results():
+            for group in groups:
+                if adapting:
+                    recognizer.adapt_files(group)
+                yield from recognizer.transcribe_files(
+                    group, batch_size=args.batch_size, chunk_length=args.chunk_length,
+                    decoder=decoder, progress=bar.update if bar is not None else None)
+
+        for path, result in results():
             if not isinstance(result, AsrError):
                 try:
                     _emit(args, path, result)
@@ -244,6 +255,17 @@ def run(args: argparse.Namespace) -> int:
                     f"{len(failures)} failed: {shown}{stopped}")
         return EXIT_ERROR
     return EXIT_OK
+
+
+def speaker_groups(files: list[str], per_dir: bool) -> list[list[str]]:
+    """The files as one group, or (``per_dir``) grouped by directory in the order each
+    directory first appears, each group in input order."""
+    if not per_dir:
+        return [list(files)]
+    groups: dict[Path, list[str]] = {}
+    for path in files:
+        groups.setdefault(Path(path).resolve().parent, []).append(path)
+    return list(groups.values())
 
 
 def _stderr(line: str) -> None:
