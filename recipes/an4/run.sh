@@ -154,6 +154,10 @@ unit_opts() {
 # lexicon_lm) on dev and test; LM weight and word score tuned on dev.
 decode_system() {
   local exp=$1 lexicon=$2 decoders=$3 name set dir args
+  # Each decoder is measured as named: a search stored in the model earlier (set_search, or
+  # by hand) would otherwise fill in what these options leave open (greedy would search with
+  # its lexicon, beam with its LM). The best one is stored again afterwards.
+  rm -f "$exp/final/decoding.yaml"
   for name in $decoders; do
     if [ $name = greedy ]; then
       for set in dev test; do
