@@ -163,8 +163,15 @@ def test_rover_stage_trains_combines_and_installs_what_transcribe_runs(
     bad = subprocess.run(["./run.sh", *common, "--stage", "8", "--rover", "char:0", "--combine", "vote"],
                          cwd=recipe, env=env, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "--combine takes 'rover' or 'rescore'" in bad.stderr
+    # A decoder stored in a model by hand does not leak into the recipe's greedy decode of it.
+    assert subprocess.run([str(ROOT / ".venv" / "bin" / "asr"), "models", "set-decoder", "exp/char_cpu/final",
+                           "--decoder", "lexicon", "--lexicon", "data/lang/lexicon_char.txt"],
+                          cwd=recipe, env=env, capture_output=True, text=True, timeout=300).returncode == 0
+    shutil.rmtree(exp / "char_cpu" / "decode_greedy_dev")
     proc = subprocess.run(["./run.sh", *common, "--stage", "8", "--rover", "char:0 phone:0 char:1:cpu+utt_cmvn",
                            "--combine", "rescore"], cwd=recipe, env=env, capture_output=True, text=True, timeout=600)
+    parts = list((exp / "char_cpu" / "decode_greedy_dev" / "part").glob("*/score.json"))  # each job's asr decode
+    assert parts and all("decoder" not in json.loads(p.read_text()) for p in parts)  # greedy: no search recorded
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "training" not in proc.stdout
     assert "n-best rescoring on test (systems trained on train + dev): %WER" in proc.stdout
