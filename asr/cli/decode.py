@@ -36,6 +36,17 @@ def _floats(text: str) -> list[float]:
     return values
 
 
+def add_sweep_options(group) -> None:
+    """--lm-weight, --word-score (one value each, or lists to sweep) and --tune-data."""
+    group.add_argument("--lm-weight", type=_floats, metavar="A[,A...]",
+                       help="weight of the natural-log LM probability (default: the model's, else 0.5)")
+    group.add_argument("--word-score", type=_floats, metavar="B[,B...]",
+                       help="bonus added per word (default: the model's, else 0); write negative "
+                       "lists as --word-score=-1,0,1")
+    group.add_argument("--tune-data", help="scored dev data dir on which a weight sweep picks "
+                       "the best pair (default: --data itself, as Kaldi's score.sh does)")
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "decode",
@@ -65,13 +76,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--lm-unit", choices=("word", "char"),
                    help="unit of --lm for the beam decoder (asr lm build --unit)")
     g.add_argument("--lexicon", help="word spellings for --decoder lexicon (asr lm lexicon)")
-    g.add_argument("--lm-weight", type=_floats, metavar="A[,A...]",
-                   help="weight of the natural-log LM probability (default: the model's, else 0.5)")
-    g.add_argument("--word-score", type=_floats, metavar="B[,B...]",
-                   help="bonus added per word (default: the model's, else 0); write negative "
-                   "lists as --word-score=-1,0,1")
-    g.add_argument("--tune-data", help="scored dev data dir on which a weight sweep picks the "
-                   "best pair (default: --data itself, as Kaldi's score.sh does)")
+    add_sweep_options(g)
     g.add_argument("--token-min-logp", type=float, default=-5.0,
                    help="beam: tokens below this log-posterior in a frame do not extend prefixes")
     g.add_argument("--beam-threshold", type=float, default=10.0,

@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 
 from asr.cli.common import add_verbosity
-from asr.cli.decode import _floats, write_outputs
+from asr.cli.decode import add_sweep_options, write_outputs
 from asr.decode.defaults import read_decoding
 from asr.decode.sweep import sweep_grid
 from asr.errors import AsrError
@@ -50,13 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    "combination model's, else 16)")
     p.add_argument("--lm", help="word ARPA LM (default: the combination model's, else the first "
                    "system's when it is a word ARPA LM)")
-    p.add_argument("--lm-weight", type=_floats, metavar="A[,A...]",
-                   help="weight of the natural-log LM probability (default: the model's, else 0.5)")
-    p.add_argument("--word-score", type=_floats, metavar="B[,B...]",
-                   help="bonus per word (default: the model's, else 0); write negative lists "
-                   "as --word-score=-1,0,1")
-    p.add_argument("--tune-data", help="scored dev data dir on which a weight sweep picks the "
-                   "best pair (default: --data itself)")
+    add_sweep_options(p)
     add_verbosity(p)
     p.set_defaults(func=run)
 
