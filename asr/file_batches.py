@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from asr.audio import header_duration, load_audio
+from asr.audio import header_duration, load_audio, resample
 from asr.errors import AsrError
 
 if TYPE_CHECKING:
@@ -20,10 +20,41 @@ DEFAULT_CHUNK_LENGTH = 30.0  # seconds per network pass for long recordings (asr
 
 
 class FileBatcher:
-    """``transcribe_files`` for a class with ``sample_rate``, ``transcribe_signals(signals,
-    decoder)`` (short inputs, batched) and ``transcribe(audio, ...)`` (any length)."""
+    """``transcribe`` and ``transcribe_files`` for a class with ``sample_rate``,
+    ``transcribe_signals(signals, decoder)`` (short inputs, batched) and ``_transcribe_long(
+    audio, ...)`` (a path or an array at ``sample_rate`` longer than ``chunk_length``)."""
 
     sample_rate: int
+
+    def transcribe(self, audio: str | Path | np.ndarray, sample_rate: int | None = None, *,
+                   chunk_length: float = DEFAULT_CHUNK_LENGTH, batch_size: int = 8,
+                   decoder: Decoder | str | None = None,
+                   progress: Callable[[float], None] | None = None) -> Result:
+        """Transcribe a file path (``"-"``: standard input) or a 1-D float array at
+        ``sample_rate`` (default: the model's).
+
+        Inputs longer than ``chunk_length`` seconds go to ``_transcribe_long`` (``batch_size``
+        chunks per network pass); a long file is then read block by block, never whole.
+        ``progress(seconds)`` is called as audio is consumed.
+        """
+        long = {"chunk_length": chunk_length, "batch_size": batch_size, "decoder": decoder,
+                "progress": progress}
+        if isinstance(audio, (str, Path)):
+            duration = header_duration(audio)
+            if duration is not None and duration > chunk_length:
+                return self._transcribe_long(audio, **long)
+            signal, _ = load_audio(audio, self.sample_rate)
+        else:
+            signal = np.asarray(audio, dtype=np.float32)
+            if signal.ndim != 1 or signal.size == 0:
+                raise ValueError("expected a non-empty 1-D array of samples")
+            signal = resample(signal, sample_rate or self.sample_rate, self.sample_rate)
+        if len(signal) > chunk_length * self.sample_rate:
+            return self._transcribe_long(signal, **long)
+        result = self.transcribe_signals([signal], decoder)[0]
+        if progress is not None:
+            progress(result.duration)
+        return result
 
     def transcribe_files(self, paths: Iterable[str | Path], *, batch_size: int = 8,
                          chunk_length: float = DEFAULT_CHUNK_LENGTH,

@@ -8,6 +8,7 @@ bounded whatever the length.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from asr import longform
-from asr.audio import header_duration, load_audio, resample
+from asr.audio import load_audio
 from asr.decode import Decoder, GreedyHypothesis, Hypothesis, build_decoder, greedy_decode
 from asr.decode.base import DecoderError
 from asr.decode.defaults import build_default_decoder, read_decoding
@@ -25,8 +26,9 @@ from asr.ensemble import combine_log_probs, load_members
 from asr.errors import AsrError
 from asr.features import CmvnStats, SpeakerCmvn, build_frontend
 from asr.file_batches import DEFAULT_CHUNK_LENGTH, FileBatcher
+from asr.lm import read_arpa
 from asr.modeldir import LoadedModel
-from asr.rescore_model import RescoreRecognizer
+from asr.rescore_model import RescoreRecognizer, read_rescore
 from asr.rover_model import RoverRecognizer, combination_kind, is_rover, rover_systems
 from asr.store import resolve
 from asr.transcript import Alternative, Result, Word
@@ -211,37 +213,14 @@ class Recognizer(FileBatcher):
             )
         return results
 
-    def transcribe(self, audio: str | Path | np.ndarray, sample_rate: int | None = None, *,
-                   chunk_length: float = DEFAULT_CHUNK_LENGTH, batch_size: int = 8,
-                   decoder: Decoder | str | None = None,
-                   progress: Callable[[float], None] | None = None) -> Result:
-        """Transcribe a file path (``"-"``: standard input) or a 1-D float array at
-        ``sample_rate`` (default: the model's).
-
-        Inputs longer than ``chunk_length`` seconds are transcribed in overlapping chunks
-        (``batch_size`` chunks per network pass) and stitched by time; the file is then read
-        block by block, never whole. ``progress(seconds)`` is called as audio is consumed.
-        """
-        if isinstance(audio, (str, Path)):
-            duration = header_duration(audio)
-            if duration is not None and duration > chunk_length:
-                return longform.transcribe_file(self, audio, chunk_length=chunk_length,
-                                                batch_size=batch_size, decoder=decoder,
-                                                progress=progress)
-            signal, _ = load_audio(audio, self.sample_rate)
-        else:
-            signal = np.asarray(audio, dtype=np.float32)
-            if signal.ndim != 1 or signal.size == 0:
-                raise ValueError("expected a non-empty 1-D array of samples")
-            signal = resample(signal, sample_rate or self.sample_rate, self.sample_rate)
-        if len(signal) > chunk_length * self.sample_rate:
-            return longform.transcribe_array(self, signal, chunk_length=chunk_length,
-                                             batch_size=batch_size, decoder=decoder,
-                                             progress=progress)
-        result = self.transcribe_signals([signal], decoder)[0]
-        if progress is not None:
-            progress(result.duration)
-        return result
+    def _transcribe_long(self, audio: str | Path | np.ndarray, *, chunk_length: float,
+                         batch_size: int, decoder: Decoder | str | None,
+                         progress: Callable[[float], None] | None) -> Result:
+        """A file or array (at the model's rate) longer than ``chunk_length`` seconds: in
+        overlapping chunks stitched by time, a file read block by block (:mod:`asr.longform`)."""
+        transcribe = longform.transcribe_file if isinstance(audio, (str, Path)) else longform.transcribe_array
+        return transcribe(self, audio, chunk_length=chunk_length, batch_size=batch_size,
+                          decoder=decoder, progress=progress)
 
 
 def load_model(name_or_path: str | Path | None = None, device: str = "auto",
@@ -258,22 +237,27 @@ def load_model(name_or_path: str | Path | None = None, device: str = "auto",
             raise AsrError(f"{path} is a ROVER model: each of its systems decodes with its own "
                            f"search; drop the search options, or give one system (--model "
                            f"{path / 'system-2'}, ...)")
-        systems = [_load_one(system, torch_device, True) for system in rover_systems(path)]
         if combination_kind(path) == "rescore":
-            return RescoreRecognizer.load(systems, path)
-        return RoverRecognizer(systems, path)
+            weights, lm = read_rescore(path)
+            # Each system's own search keeps the n-best list the rescoring needs.
+            systems = [_load_one(system, torch_device, True, weights.nbest)
+                       for system in rover_systems(path)]
+            return RescoreRecognizer(systems, path, weights, read_arpa(lm) if lm else None)
+        return RoverRecognizer([_load_one(system, torch_device, True) for system in rover_systems(path)], path)
     return _load_one(path, torch_device, model_decoder)
 
 
-def load_system(path: str | Path, device: str = "auto") -> Recognizer:
-    """One model directory with its own decoder, even where it is system 1 of a combination
-    model (whose root is that system's directory)."""
-    return _load_one(Path(path), resolve_device(device), True)
+def load_system(path: str | Path, device: str = "auto", nbest: int = 1) -> Recognizer:
+    """One model directory with its own decoder keeping ``nbest`` hypotheses, even where it is
+    system 1 of a combination model (whose root is that system's directory)."""
+    return _load_one(Path(path), resolve_device(device), True, nbest)
 
 
-def _load_one(path: Path, torch_device: torch.device, model_decoder: bool) -> Recognizer:
+def _load_one(path: Path, torch_device: torch.device, model_decoder: bool,
+              nbest: int = 1) -> Recognizer:
     """The model directory ``path`` (one model or an ensemble) with its decoder (see
-    :func:`load_model`)."""
+    :func:`load_model`), keeping ``nbest`` hypotheses (its beam widened to ``nbest`` when
+    narrower)."""
     first, *others = load_members(path, torch_device)
     recognizer = Recognizer(first, torch_device, others)
     if model_decoder:
@@ -286,5 +270,8 @@ def _load_one(path: Path, torch_device: torch.device, model_decoder: bool) -> Re
         except DecoderError as exc:
             log.warning("%s; decoding without the model's decoder", exc)
     if model_decoder and recognizer.decoding is not None:
-        recognizer.use_decoder(build_default_decoder(path, recognizer.decoding, recognizer.tokenizer))
+        values = recognizer.decoding
+        if nbest > values.beam_size:
+            values = dataclasses.replace(values, beam_size=nbest)
+        recognizer.use_decoder(build_default_decoder(path, values, recognizer.tokenizer, nbest=nbest))
     return recognizer

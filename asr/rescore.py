@@ -18,7 +18,6 @@ do, which needs the models' CTC spikes on the same frames.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 import time
@@ -32,8 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from asr.data.datadir import DataDir, read_data_dir
-from asr.decode.base import Decoder, DecoderError
-from asr.decode.defaults import DecodingDefaults, build_default_decoder
+from asr.decode.base import DecoderError
 from asr.decode.lexicon import read_lexicon
 from asr.decode.sweep import compute_posteriors, search
 from asr.text.tokenizer import BLANK, Tokenizer
@@ -187,16 +185,6 @@ def score_candidates(texts: Sequence[str], log_probs: Sequence[torch.Tensor],
     return Candidates(texts, am, ln_lm, targets)
 
 
-def nbest_decoder(recognizer: Recognizer, nbest: int) -> Decoder | None:
-    """The model's own search (``decoding.yaml``; greedy without one) keeping ``nbest``
-    hypotheses, its beam widened to ``nbest`` when narrower. None: greedy, one hypothesis."""
-    values = recognizer.decoding or DecodingDefaults()
-    if values.decoder == "greedy":
-        return None
-    values = dataclasses.replace(values, beam_size=max(values.beam_size, nbest))
-    return build_default_decoder(recognizer.loaded.path, values, recognizer.tokenizer, nbest=nbest)
-
-
 @dataclass
 class RescoreWeights:
     """The combination's search: LM weight and word score of the rescoring, n-best size of
@@ -236,12 +224,13 @@ class DataDirCandidates:
         return self.data.utt2spk
 
 
-def data_dir_candidates(recognizers: Sequence[Recognizer], data: DataDir | str | Path, nbest: int,
+def data_dir_candidates(recognizers: Sequence[Recognizer], data: DataDir | str | Path,
                         lm: NgramLM | None = None, batch_size: int = 32,
                         max_bad_utts: int = 0) -> DataDirCandidates:
     """Run every system over ``data`` (speaker by speaker for per-speaker CMVN models, as
-    ``asr decode`` does), take each one's ``nbest`` list from its own search, and score the
-    union of them with every system and ``lm``."""
+    ``asr decode`` does), take each one's n-best list from its own search (loaded keeping
+    one: ``asr.inference.load_system(path, nbest=N)``), and score the union of them with
+    every system and ``lm``."""
     if not isinstance(data, DataDir):
         data = read_data_dir(data, require_text=False)
     start = time.perf_counter()
@@ -249,7 +238,7 @@ def data_dir_candidates(recognizers: Sequence[Recognizer], data: DataDir | str |
     posteriors, nbests = [], []
     for recognizer in recognizers:
         post = compute_posteriors(recognizer, data, batch_size, max_bad_utts)
-        results, _ = search(recognizer, post, nbest_decoder(recognizer, nbest))
+        results, _ = search(recognizer, post, recognizer.decoder)
         posteriors.append(post)
         nbests.append({u: [a.text for a in r.alternatives] or [r.text] for u, r in results.items()})
     readable = [u for u in posteriors[0].log_probs if all(u in p.log_probs for p in posteriors)]

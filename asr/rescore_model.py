@@ -17,11 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from asr.audio import header_duration, load_audio, resample
 from asr.decode.base import Hypothesis
-from asr.file_batches import DEFAULT_CHUNK_LENGTH, FileBatcher
-from asr.lm import NgramLM, read_arpa
-from asr.rescore import RescoreWeights, Speller, nbest_decoder, score_candidates, union
+from asr.file_batches import FileBatcher
+from asr.lm import NgramLM
+from asr.rescore import RescoreWeights, Speller, score_candidates, union
 from asr.rover_model import RoverRecognizer, read_spec
 from asr.transcript import Result
 
@@ -36,8 +35,9 @@ def read_rescore(path: str | Path) -> tuple[RescoreWeights, Path | None]:
 
 
 class RescoreRecognizer(FileBatcher, RoverRecognizer):
-    """The systems of a rescoring model (each a Recognizer with its own decoder) transcribing
-    as one; the interface of a Recognizer that ``transcribe`` uses."""
+    """The systems of a rescoring model (each a Recognizer whose own decoder keeps
+    ``weights.nbest`` hypotheses) transcribing as one; the interface of a Recognizer that
+    ``transcribe`` uses."""
 
     def __init__(self, systems: Sequence, path: Path, weights: RescoreWeights,
                  lm: NgramLM | None = None) -> None:
@@ -45,12 +45,6 @@ class RescoreRecognizer(FileBatcher, RoverRecognizer):
         self.weights = weights
         self.lm = lm
         self.spellers = [Speller.for_model(s) for s in self.systems]
-        self.decoders = [nbest_decoder(s, weights.nbest) for s in self.systems]
-
-    @classmethod
-    def load(cls, systems: Sequence, path: Path) -> RescoreRecognizer:
-        weights, lm = read_rescore(path)
-        return cls(systems, path, weights, read_arpa(lm) if lm is not None else None)
 
     def __repr__(self) -> str:
         w = self.weights
@@ -63,18 +57,19 @@ class RescoreRecognizer(FileBatcher, RoverRecognizer):
         if not signals:
             return []
         posteriors, results = [], []
-        for system, search in zip(self.systems, self.decoders, strict=True):
+        for system in self.systems:
             audio = self._at_rate(system, signals)
             log_probs, lengths = system.log_probs(list(audio))
             cpu = log_probs.detach().cpu()
             posteriors.append([cpu[i, : int(lengths[i])] for i in range(len(audio))])
             durations = [len(s) / system.sample_rate for s in audio]
-            results.append(system.results(log_probs, lengths, durations,
-                                          search if search is not None else "greedy"))
-        return [self._combined(i, [p[i] for p in posteriors], [r[i] for r in results])
+            # The system's own search, loaded keeping the n-best list (asr.inference.load_model).
+            results.append(system.results(log_probs, lengths, durations))
+        return [self._combined([p[i] for p in posteriors], [r[i] for r in results])
                 for i in range(len(signals))]
 
-    def _combined(self, index: int, posteriors: list, results: list[Result]) -> Result:
+    def _combined(self, posteriors: list, results: list[Result]) -> Result:
+        """One utterance: its systems' ``(time, vocab)`` posteriors and n-best results."""
         texts = union([[a.text for a in r.alternatives] or [r.text] for r in results])
         candidates = score_candidates(texts, posteriors, self.spellers, self.lm)
         best = candidates.best(self.weights.lm_weight, self.weights.word_score)
@@ -91,26 +86,9 @@ class RescoreRecognizer(FileBatcher, RoverRecognizer):
                 return Result(text, duration, system._searched([hyp], posteriors[m], duration).words)
         return Result(text, duration)
 
-    def transcribe(self, audio, sample_rate: int | None = None, *,
-                   chunk_length: float = DEFAULT_CHUNK_LENGTH, batch_size: int = 8, decoder=None,
-                   progress: Callable[[float], None] | None = None) -> Result:
-        self._own_search(decoder)
-        if isinstance(audio, (str, Path)):
-            duration = header_duration(audio)
-            if duration is None or duration <= chunk_length:
-                audio, sample_rate = load_audio(audio, self.sample_rate)[0], self.sample_rate
-        if not isinstance(audio, (str, Path)):
-            signal = np.asarray(audio, dtype=np.float32)
-            if signal.ndim != 1 or signal.size == 0:
-                raise ValueError("expected a non-empty 1-D array of samples")
-            signal = resample(signal, sample_rate or self.sample_rate, self.sample_rate)
-            if len(signal) <= chunk_length * self.sample_rate:
-                result = self.transcribe_signals([signal])[0]
-                if progress is not None:
-                    progress(result.duration)
-                return result
-            audio, sample_rate = signal, self.sample_rate
+    def _transcribe_long(self, audio, *, chunk_length: float, batch_size: int, decoder,
+                         progress: Callable[[float], None] | None) -> Result:
         log.info("%s: longer than %g s, transcribed in chunks: its systems' results are "
                  "combined by ROVER voting, not rescored", self.path, chunk_length)
-        return RoverRecognizer.transcribe(self, audio, sample_rate, chunk_length=chunk_length,
-                                          batch_size=batch_size, progress=progress)
+        return RoverRecognizer.transcribe(self, audio, self.sample_rate, chunk_length=chunk_length,
+                                          batch_size=batch_size, decoder=decoder, progress=progress)

@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     weights = RescoreWeights(defaults.lm_weight, defaults.word_score, args.nbest or defaults.nbest)
     lm_weights = args.lm_weight or [weights.lm_weight]
     word_scores = args.word_score or [weights.word_score]
-    recognizers = [load_system(p, device=args.device) for p in paths]
+    recognizers = [load_system(p, device=args.device, nbest=weights.nbest) for p in paths]
     log.info("n-best rescoring of %d systems (%d-best), LM %s", len(paths), weights.nbest, lm_path)
     sweep_info: dict = {}
     if len(lm_weights) * len(word_scores) > 1:
@@ -94,8 +94,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.tune_data:
             log.warning("weights are tuned on %s itself (no --tune-data): the best WER is "
                         "optimistic, as Kaldi's best_wer is", args.data)
-        tune = data_dir_candidates(recognizers, tune_data, weights.nbest, lm, args.batch_size,
-                                   args.max_bad_utts)
+        tune = data_dir_candidates(recognizers, tune_data, lm, args.batch_size, args.max_bad_utts)
         best, _ = sweep_grid(tune.refs, tune.utt2spk, lambda a, b: choose(tune.candidates, a, b),
                              lm_weights, word_scores, out / "tune" if args.tune_data else out,
                              tune_data)
@@ -104,8 +103,7 @@ def run(args: argparse.Namespace) -> int:
         sweep_info = {"lm_weight": best.lm_weight, "word_score": best.word_score,
                       "tuned_on": str(tune_data), "wer": best.report.wer.rate}
     weights = RescoreWeights(lm_weights[0], word_scores[0], weights.nbest)
-    run_ = data_dir_candidates(recognizers, args.data, weights.nbest, lm, args.batch_size,
-                               args.max_bad_utts)
+    run_ = data_dir_candidates(recognizers, args.data, lm, args.batch_size, args.max_bad_utts)
     hyps = choose(run_.candidates, weights.lm_weight, weights.word_score)
     ranked = {}
     for utt, c in run_.candidates.items():
