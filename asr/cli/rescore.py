@@ -89,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     recognizers = [load_system(p, device=args.device, nbest=weights.nbest) for p in paths]
     log.info("n-best rescoring of %d systems (%d-best), LM %s", len(paths), weights.nbest, lm_path)
     sweep_info: dict = {}
+    tune = None
     if len(lm_weights) * len(word_scores) > 1:
         tune_data = args.tune_data or args.data
         if not args.tune_data:
@@ -103,7 +104,11 @@ def run(args: argparse.Namespace) -> int:
         sweep_info = {"lm_weight": best.lm_weight, "word_score": best.word_score,
                       "tuned_on": str(tune_data), "wer": best.report.wer.rate}
     weights = RescoreWeights(lm_weights[0], word_scores[0], weights.nbest)
-    run_ = data_dir_candidates(recognizers, args.data, lm, args.batch_size, args.max_bad_utts)
+    # The candidates do not depend on the weights: tuned on the data itself, they are reused.
+    if tune is not None and tune.data.path.resolve() == Path(args.data).resolve():
+        run_ = tune
+    else:
+        run_ = data_dir_candidates(recognizers, args.data, lm, args.batch_size, args.max_bad_utts)
     hyps = choose(run_.candidates, weights.lm_weight, weights.word_score)
     ranked = {}
     for utt, c in run_.candidates.items():
