@@ -32,7 +32,6 @@ import torch.nn.functional as F
 
 from asr.data.datadir import DataDir, read_data_dir
 from asr.decode.base import DecoderError
-from asr.decode.lexicon import read_lexicon
 from asr.decode.sweep import compute_posteriors, search
 from asr.text.tokenizer import BLANK, Tokenizer
 
@@ -76,14 +75,9 @@ class Speller:
 
     @classmethod
     def for_model(cls, recognizer: Recognizer) -> Speller:
-        """The speller of a loaded model: its decoder lexicon when it searches with one."""
-        values = recognizer.decoding
-        lexicon = None
-        if values is not None and values.decoder == "lexicon" and values.lexicon:
-            path = values.files(Path(recognizer.loaded.path))["lexicon"]
-            lexicon = read_lexicon(path, recognizer.tokenizer)
+        """The speller of a loaded model: its decoder's lexicon when it searches with one."""
         try:
-            return cls(recognizer.tokenizer, lexicon)
+            return cls(recognizer.tokenizer, getattr(recognizer.decoder, "spellings", None))
         except DecoderError as exc:
             raise DecoderError(f"{recognizer.loaded.path}: {exc}") from None
 

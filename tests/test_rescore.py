@@ -24,7 +24,7 @@ from asr.data.utterance import Utterance
 from asr.decode.base import DecoderError
 from asr.decode.decode_dir import decode_data_dir
 from asr.errors import AsrError, ModelError
-from asr.inference import load_model
+from asr.inference import load_model, load_system
 from asr.rescore import (
     IMPOSSIBLE,
     MAX_PRONUNCIATIONS,
@@ -229,7 +229,16 @@ def test_bad_combinations_are_refused_with_the_file_named(beam_systems, data_dir
     rover = make_rover(tmp_path / "rover", beam_systems)
     assert asr_main(["rescore", "--model", str(rover), "--data", str(data_dir), "--out", out]) == 1
     assert "is a combination model: give its systems" in capsys.readouterr().err
+    # A system searching with a lexicon spells through it (the lexicon its decoder read).
+    lexicon = tmp_path / "lexicon.txt"
+    lexicon.write_text("ONE o n e <space>\nTWO t w o <space>\n")
+    assert asr_main(["models", "set-decoder", str(beam_systems[0]), "--decoder", "lexicon",
+                     "--lexicon", str(lexicon)]) == 0
+    system = load_system(beam_systems[0], device="cpu")
+    speller, tokens = Speller.for_model(system), system.tokenizer
+    assert speller.lexicon == {"ONE": [[tokens.index[c] for c in "one"]], "TWO": [[tokens.index[c] for c in "two"]]}
+    assert speller.targets(["TWO", "ONE"]) == [tokens.encode("two one")]
     # A phone model without a lexicon cannot spell the other systems' words.
-    phone = SimpleNamespace(decoding=None, tokenizer=PHONES, loaded=SimpleNamespace(path=tmp_path / "phone"))
+    phone = SimpleNamespace(decoder=None, tokenizer=PHONES, loaded=SimpleNamespace(path=tmp_path / "phone"))
     with pytest.raises(DecoderError, match=r"phone: a phone model needs a lexicon"):
         Speller.for_model(phone)

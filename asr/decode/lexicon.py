@@ -96,6 +96,7 @@ class LexiconDecoder(Decoder):
         if nbest > beam_size:
             raise DecoderError(f"--nbest {nbest} is larger than --beam-size {beam_size}")
         spellings = read_lexicon(lexicon, tokenizer)  # one-line errors before flashlight reads it
+        self.spellings = spellings  # word -> its spellings in the model's tokens
         # The closing frame is needed when spellings end with the boundary (asr lm lexicon
         # and the phone recipes write them so); BPE and boundary-free lexicons need none.
         self.close_utterance = self.boundary_id is not None and any(
