@@ -120,8 +120,8 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
     """Command-line mistakes found before any model is loaded (exit code 2)."""
     if args.files.count("-") > 1:
         parser.error("standard input (-) can be given only once")
-    if (args.one_speaker or args.speaker_per_dir) and "-" in args.files:
-        flag = "--one-speaker" if args.one_speaker else "--speaker-per-dir"
+    flag = _speaker_flag(args)
+    if flag and "-" in args.files:
         parser.error(f"{flag} reads the files twice (statistics, then text): save standard "
                      "input to a file first")
     many = len(args.files) > 1
@@ -209,9 +209,9 @@ def run(args: argparse.Namespace) -> int:
     recognizer = asr.load_model(args.model, device=args.device, model_decoder=args.decoder is None)
     decoder = _decoder(args, recognizer)
     groups = speaker_groups(args.files, args.speaker_per_dir)
-    adapting = (args.one_speaker or args.speaker_per_dir) and recognizer.uses_speaker_cmvn
-    if (args.one_speaker or args.speaker_per_dir) and not adapting:
-        flag = "--one-speaker" if args.one_speaker else "--speaker-per-dir"
+    flag = _speaker_flag(args)
+    adapting = bool(flag) and recognizer.uses_speaker_cmvn
+    if flag and not adapting:
         log.warning("%s: %s normalises with fixed statistics; it changes nothing", flag,
                     recognizer.loaded.path)
     log.debug("model %s on %s, decoder %s", recognizer.loaded.path, recognizer.device,
@@ -255,6 +255,11 @@ def run(args: argparse.Namespace) -> int:
                     f"{len(failures)} failed: {shown}{stopped}")
         return EXIT_ERROR
     return EXIT_OK
+
+
+def _speaker_flag(args: argparse.Namespace) -> str | None:
+    """The option that groups the files by speaker, if one was given."""
+    return "--one-speaker" if args.one_speaker else "--speaker-per-dir" if args.speaker_per_dir else None
 
 
 def speaker_groups(files: list[str], per_dir: bool) -> list[list[str]]:
